@@ -1,0 +1,14 @@
+"""retrollama's invoke tasks: a thin face over the ``toolchain`` package.
+
+Each module in ``toolchain/cli`` adds its tasks to the collection through
+``register(ns)``; the work itself lives in the stage modules of ``toolchain``.
+Run ``invoke --list`` for the tasks and ``invoke --help TASK`` for options.
+"""
+
+from invoke import Collection
+
+from toolchain.cli import core
+
+ns = Collection()
+for module in (core,):
+    module.register(ns)

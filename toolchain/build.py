@@ -1,0 +1,214 @@
+"""The build pipeline: target -> sources -> makefile -> exe -> audit -> bundle -> zip.
+
+Each stage is a call into its own module with plain values; this module only
+puts them in order and tells the user what happens.  When the target's
+compiler is not installed here (Borland, Watcom) the result is a source kit:
+the same bundle without RUN.EXE, to be built on the old PC with BUILD.BAT,
+which is how the 2024 port was built.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from toolchain import compilers, paths, render, sources
+from toolchain.errors import AuditError, ConfigError, ModelError
+from toolchain.modelpick import ModelPair, pick_model
+from toolchain.package import write_manifest, write_zip
+from toolchain.smoke import smoke_test
+from toolchain.targets import Target, aliases, load_target
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    target: str
+    model: str | None = None
+    tokenizer: str | None = None
+    out: Path = Path("dist")
+    source: Path | None = None
+    prompt: str = "Once upon a time"
+    steps: int = 256
+    models_dir: str | None = None
+    work: Path = paths.REPO_ROOT / "build"
+    media: tuple[str, ...] = ()
+
+
+@dataclass
+class BuildResult:
+    target: Target
+    zip_path: Path
+    exe_built: bool
+    bundle: Path
+    notes: list[str] = field(default_factory=list)
+    media: list[Path] = field(default_factory=list)
+
+
+def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
+    """A target name or alias -> (target, its compiler discovery, why chosen)."""
+    table = aliases()
+    if name not in table:
+        target = load_target(name)
+        return target, compilers.discover(target), f"target {name}"
+    skipped = []
+    candidates = [load_target(n) for n in table[name]]
+    for target in candidates:
+        found = compilers.discover(target)
+        if found.found:
+            why = f"{name} -> {target.name}: {target.compiler.name} found at {found.where}"
+            if skipped:
+                why += " (" + "; ".join(skipped) + ")"
+            return target, found, why
+        skipped.append(f"{target.compiler.name}: {found.where}")
+    first = candidates[0]
+    return first, compilers.discover(first), f"{name} -> {first.name}: no compiler found (" + "; ".join(skipped) + ")"
+
+
+def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, object]:
+    """What README.TXT says about the model: size, memory, expected speed."""
+    from toolchain.models.inspect import estimate
+
+    est = estimate(pair.checkpoint, steps=steps, tokenizer=pair.tokenizer)
+    if est.problems:
+        raise ModelError(f"{pair.checkpoint}: " + "; ".join(est.problems))
+    cfg = est.config
+    used_steps = min(steps, cfg.seq_len) if steps > 0 else cfg.seq_len
+    return {
+        "model_name": pair.checkpoint.name,
+        "params": est.params,
+        "config_lines": [
+            f"dim {cfg.dim}, {cfg.n_layers} layers, {cfg.n_heads} heads "
+            f"({cfg.n_kv_heads} key/value), context {cfg.seq_len} tokens.",
+        ],
+        "vocab_size": cfg.vocab_size,
+        "ram_mb": max(1, round(est.ram_bytes / (1 << 20))),
+        "steps": used_steps,
+        "tok_s": f"{est.tok_per_s_p2_350:.3g}",
+        "estimate": est,
+    }
+
+
+def _stage_bundle(
+    target: Target, bundle: Path, src_dir: Path, exe: Path | None, pair: ModelPair, facts: dict[str, object],
+    prompt: str,
+) -> None:
+    if bundle.exists():
+        shutil.rmtree(bundle)
+    (bundle / "SRC").mkdir(parents=True)
+    for f in sorted(src_dir.iterdir()):
+        if f.suffix.lower() in (".c", ".h") or f.name in (target.make.makefile, "BUILD.BAT"):
+            shutil.copyfile(f, bundle / "SRC" / f.name.upper())
+    if exe is not None:
+        shutil.copyfile(exe, bundle / target.names.exe)
+    shutil.copyfile(pair.checkpoint, bundle / target.names.model)
+    shutil.copyfile(pair.tokenizer, bundle / target.names.tokenizer)
+    render.write_dos_text(bundle / "RUN.BAT", render.render_run_bat(target, prompt=prompt, steps=facts["steps"]))
+    readme = render.render_readme(target, prompt=prompt, source_kit=exe is None, **facts)
+    render.write_dos_text(bundle / "README.TXT", readme)
+
+
+def build(opts: BuildOptions, console: Console) -> BuildResult:
+    """Run the whole pipeline for one target; raise RetroError on any failure."""
+    if opts.steps < 0:
+        raise ConfigError(f"--steps {opts.steps}: must be 0 (the model's context) or more")
+    target, found, why = resolve_target(opts.target)
+    console.print(f"[bold]target[/bold] {why}")
+    pair = pick_model(opts.model, opts.tokenizer, opts.models_dir)
+    console.print(f"[bold]model[/bold]  {pair.checkpoint} + {pair.tokenizer}")
+    facts = _model_facts(target, pair, opts.steps)
+    est = facts["estimate"]
+    notes: list[str] = []
+    if not est.fits(target.platform.ram_mb << 20):  # type: ignore[attr-defined]
+        notes.append(
+            f"warning: the model needs about {facts['ram_mb']} MB; a typical {target.platform.os_name} "
+            f"PC for this target has {target.platform.ram_mb} MB"
+        )
+    if pair.checkpoint.stat().st_size > target.platform.max_file_bytes:
+        raise ModelError(
+            f"{pair.checkpoint}: {pair.checkpoint.stat().st_size} bytes, more than the "
+            f"{target.platform.max_file_bytes} a file may have on {target.platform.os_name}"
+        )
+
+    work = opts.work / target.name
+    src_dir = work / "src"
+    if opts.source is not None:
+        from toolchain.porting import port_tree
+
+        if src_dir.exists():
+            shutil.rmtree(src_dir)
+        result = port_tree(opts.source, src_dir, compiler=target.compiler.family)
+        srcset = render.SourceSet(
+            tuple(sorted(p.name for p in result.files if p.suffix == ".c")),
+            tuple(sorted(p.name for p in result.files if p.suffix == ".h")),
+        )
+        console.print(f"[bold]port[/bold]   {opts.source}: {len(result.changes)} changes -> {src_dir}")
+    else:
+        srcset = sources.lay_sources(sources.engine_files(target), src_dir)
+    render.write_dos_text(src_dir / target.make.makefile, render.render_makefile(target, srcset))
+    render.write_dos_text(src_dir / "BUILD.BAT", render.render_build_bat(target))
+
+    exe: Path | None = None
+    if found.found:
+        with console.status(f"compiling with {target.compiler.name}"):
+            unstripped = compilers.toolchain_for(target).build(target, src_dir, target.make.makefile, found)
+        exe = work / target.names.exe
+        _strip(target, unstripped, exe)
+        console.print(f"[bold]built[/bold]  {exe} ({exe.stat().st_size} bytes)")
+        _audit(target, exe, unstripped, console)
+    else:
+        notes.append(
+            f"{target.compiler.name} is not installed here ({found.where}); "
+            f"wrote a source kit: build RUN.EXE on the old PC with SRC\\BUILD.BAT"
+        )
+
+    bundle = work / "bundle"
+    _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts.prompt)
+    if exe is not None:
+        with console.status("test-running RUN.EXE under Wine"):
+            smoke = smoke_test(bundle, target.names.exe)
+        console.print(f"[bold]smoke[/bold]  {smoke.detail}")
+    write_manifest(bundle)
+    zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
+    result = BuildResult(target, zip_path, exe is not None, bundle, notes)
+    for kind in opts.media:
+        result.media += _write_media(kind, bundle, opts.out, target)
+    return result
+
+
+def _strip(target: Target, unstripped: Path, exe: Path) -> None:
+    """Copy the exe without symbols; the unstripped twin stays for the audit."""
+    import subprocess
+
+    from toolchain.errors import BuildError
+
+    if target.compiler.strip:
+        proc = subprocess.run([target.compiler.strip, "-o", str(exe), str(unstripped)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(f"{unstripped}: strip failed: {proc.stderr.strip()}")
+    else:
+        shutil.copyfile(unstripped, exe)
+
+
+def _audit(target: Target, exe: Path, unstripped: Path, console: Console) -> None:
+    from toolchain.audit import audit_exe
+
+    report = audit_exe(exe, os=target.platform.os, cpu=target.platform.cpu, symbols_exe=unstripped)
+    if not report.ok:
+        report.render(console)
+        raise AuditError(f"{exe}: {report.verdict}")
+    console.print(f"[bold]audit[/bold]  {report.verdict}")
+
+
+def _write_media(kind: str, bundle: Path, out: Path, target: Target) -> list[Path]:
+    if kind == "floppy":
+        from toolchain.media.floppy import write_floppies
+
+        return write_floppies(bundle, out / f"retrollama-{target.name}-floppy")
+    if kind == "iso":
+        from toolchain.media.iso import write_iso
+
+        return [write_iso(bundle, out / f"retrollama-{target.name}.iso")]
+    raise ConfigError(f"--media {kind!r}: must be 'floppy' or 'iso'")

@@ -1,0 +1,108 @@
+"""Core tasks: ``build``, ``targets`` and ``test``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+from rich.console import Console
+from rich.table import Table
+
+from toolchain import paths
+from toolchain.cli.common import user_errors
+
+
+def _console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+@task(
+    help={
+        "target": "target name or alias (win98, win95, nt4); see `invoke targets`",
+        "model": "llama2.c checkpoint (default: first model found, see README)",
+        "tokenizer": "tokenizer.bin matching the model (default: found beside it)",
+        "out": "folder for the zip (default: dist)",
+        "source": "build a llama2.c-style C99 tree ported by `invoke port` instead of engine/",
+        "prompt": "default prompt RUN.BAT uses",
+        "steps": "tokens RUN.BAT generates (0 = the model's context length)",
+        "media": "also write disk images: floppy, iso, or floppy,iso",
+    }
+)
+def build(c, target="win98", model=None, tokenizer=None, out=None, source=None, prompt="Once upon a time",
+          steps=256, media=None):
+    """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
+    _build(c, target, model, tokenizer, out, source, prompt, int(steps), media)
+
+
+@user_errors
+def _build(c, target, model, tokenizer, out, source, prompt, steps, media):
+    from toolchain.build import BuildOptions
+    from toolchain.build import build as run_build
+
+    cfg = c.config.get("retrollama", {})
+    opts = BuildOptions(
+        target=target,
+        model=model,
+        tokenizer=tokenizer,
+        out=Path(out or cfg.get("out", "dist")),
+        source=Path(source) if source else None,
+        prompt=prompt,
+        steps=steps,
+        models_dir=cfg.get("models_dir"),
+        media=tuple(m.strip() for m in media.split(",")) if media else (),
+    )
+    console = _console()
+    result = run_build(opts, console)
+    for note in result.notes:
+        console.print(note)
+    for image in result.media:
+        console.print(f"[bold]media[/bold]  {image}")
+    kind = "bundle" if result.exe_built else "source kit (no RUN.EXE)"
+    console.print(f"[bold green]wrote[/bold green] {result.zip_path} ({kind})")
+
+
+@task
+def targets(c):
+    """List the targets, their compilers, and where each compiler was found or what is missing."""
+    _targets()
+
+
+@user_errors
+def _targets():
+    from toolchain import compilers
+    from toolchain.targets import aliases, load_target, target_names
+
+    table = Table(title="retrollama targets")
+    for col in ("target", "OS / CPU", "compiler", "found at / missing"):
+        table.add_column(col)
+    for name in target_names():
+        t = load_target(name)
+        d = compilers.discover(t)
+        status = f"[green]{d.where}[/green]" if d.found else f"[yellow]{d.where}[/yellow]"
+        table.add_row(name, f"{t.platform.os_name} / {t.platform.cpu}", t.compiler.name, status)
+    console = Console()
+    console.print(table)
+    for alias, names in aliases().items():
+        console.print(f"alias [bold]{alias}[/bold] = first available of {', '.join(names)}")
+
+
+@task(help={"k": "only tests matching this expression (pytest -k)", "x": "stop at the first failure"})
+def test(c, k=None, x=False):
+    """Run the test suite (pytest)."""
+    cmd = [sys.executable, "-m", "pytest", "-q"]
+    if k:
+        cmd += ["-k", k]
+    if x:
+        cmd.append("-x")
+    code = subprocess.call(cmd, cwd=paths.REPO_ROOT)
+    if code:
+        raise Exit(code=code)
+
+
+def register(ns: Collection) -> None:
+    """Add the core tasks and their default settings."""
+    for t in (build, targets, test):
+        ns.add_task(t)
+    ns.configure({"retrollama": {"models_dir": None, "out": "dist"}})

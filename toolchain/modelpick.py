@@ -1,0 +1,85 @@
+"""Which model and tokenizer go into a bundle.
+
+Given with ``--model``/``--tokenizer``, or found in a models folder:
+``$RETROLLAMA_MODELS``, then the ``retrollama.models_dir`` setting, then the
+shared test models beside the checkout, then the project's own demo model.
+The first folder holding a known (checkpoint, tokenizer) pair wins.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain import paths
+from toolchain.errors import ModelError
+
+# (checkpoint, tokenizer) file pairs a models folder is searched for, in order.
+KNOWN_PAIRS = (
+    ("stories260K.bin", "tok512.bin"),
+    ("MODEL.BIN", "TOKENIZ.BIN"),
+    ("model.bin", "tokenizer.bin"),
+    ("stories15M.bin", "tokenizer.bin"),
+    ("stories42M.bin", "tokenizer.bin"),
+    ("stories110M.bin", "tokenizer.bin"),
+)
+
+DEMO_DIR = paths.REPO_ROOT / "models" / "demo"
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    checkpoint: Path
+    tokenizer: Path
+
+    @property
+    def name(self) -> str:
+        return self.checkpoint.name
+
+
+def search_dirs(configured: str | None = None) -> list[Path]:
+    """The folders searched when no ``--model`` is given, in order."""
+    dirs = []
+    env = os.environ.get("RETROLLAMA_MODELS", "").strip()
+    if env:
+        dirs.append(Path(env).expanduser())
+    if configured:
+        dirs.append(Path(configured).expanduser())
+    dirs += [paths.SHARED_MODELS, DEMO_DIR]
+    return dirs
+
+
+def _guess_tokenizer(checkpoint: Path) -> Path | None:
+    for ckpt, tok in KNOWN_PAIRS:
+        if checkpoint.name == ckpt and (checkpoint.parent / tok).is_file():
+            return checkpoint.parent / tok
+    for tok in ("TOKENIZ.BIN", "tokenizer.bin"):
+        if (checkpoint.parent / tok).is_file():
+            return checkpoint.parent / tok
+    return None
+
+
+def pick_model(model: str | None, tokenizer: str | None, configured: str | None = None) -> ModelPair:
+    """Resolve the model files, or say in one line what to pass."""
+    if model:
+        ckpt = Path(model).expanduser()
+        if not ckpt.is_file():
+            raise ModelError(f"{ckpt}: no such model file")
+        tok = Path(tokenizer).expanduser() if tokenizer else _guess_tokenizer(ckpt)
+        if tok is None:
+            raise ModelError(f"{ckpt}: no tokenizer beside it; pass --tokenizer PATH")
+        if not tok.is_file():
+            raise ModelError(f"{tok}: no such tokenizer file")
+        return ModelPair(ckpt, tok)
+    if tokenizer:
+        raise ModelError("--tokenizer given without --model; pass both")
+    for folder in search_dirs(configured):
+        for ckpt, tok in KNOWN_PAIRS:
+            if (folder / ckpt).is_file() and (folder / tok).is_file():
+                return ModelPair(folder / ckpt, folder / tok)
+    looked = ", ".join(str(d) for d in search_dirs(configured))
+    raise ModelError(
+        f"no model found (looked in {looked}); pass --model FILE --tokenizer FILE "
+        "or set RETROLLAMA_MODELS to a folder with e.g. stories260K.bin + tok512.bin"
+    )
