@@ -179,13 +179,21 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
 
 
 def _strip(target: Target, unstripped: Path, exe: Path) -> None:
-    """Copy the exe without symbols; the unstripped twin stays for the audit."""
+    """Copy the exe without symbols; the unstripped twin stays for the audit.
+
+    binutils' strip stamps the PE header with the current time unless
+    SOURCE_DATE_EPOCH is set; 0 matches the linker's --no-insert-timestamp.
+    """
+    import os
     import subprocess
 
     from toolchain.errors import BuildError
 
     if target.compiler.strip:
-        proc = subprocess.run([target.compiler.strip, "-o", str(exe), str(unstripped)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [target.compiler.strip, "-o", str(exe), str(unstripped)],
+            capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": "0"},
+        )
         if proc.returncode != 0:
             raise BuildError(f"{unstripped}: strip failed: {proc.stderr.strip()}")
     else:

@@ -48,7 +48,7 @@ def smoke_test(bundle: Path, exe_name: str, tokens: int = 8) -> SmokeResult:
     if not wine_available():
         return SmokeResult(False, "", "Wine not installed: RUN.EXE was not test-run")
     try:
-        proc = run_under_wine(bundle / exe_name, ["-n", str(tokens), "-t", "0"], cwd=bundle)
+        proc = run_under_wine(bundle.resolve() / exe_name, ["-n", str(tokens), "-t", "0"], cwd=bundle)
     except subprocess.TimeoutExpired:
         raise BuildError(f"{bundle / exe_name}: no result under Wine within {TIMEOUT_S} s") from None
     out = proc.stdout.decode("latin-1")

@@ -15,7 +15,7 @@ from toolchain.cli.common import user_errors
 
 
 def _console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @task(
@@ -51,6 +51,7 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media):
         prompt=prompt,
         steps=steps,
         models_dir=cfg.get("models_dir"),
+        work=Path(cfg.get("work") or paths.REPO_ROOT / "build"),
         media=tuple(m.strip() for m in media.split(",")) if media else (),
     )
     console = _console()
@@ -101,8 +102,22 @@ def test(c, k=None, x=False):
         raise Exit(code=code)
 
 
+@task
+def docs(c):
+    """Regenerate the README's targets table and targets/schema.json from the target files."""
+    _docs()
+
+
+@user_errors
+def _docs():
+    from toolchain.docs import update
+
+    for path in update() or ["(nothing changed)"]:
+        print(path)
+
+
 def register(ns: Collection) -> None:
     """Add the core tasks and their default settings."""
-    for t in (build, targets, test):
+    for t in (build, targets, test, docs):
         ns.add_task(t)
-    ns.configure({"retrollama": {"models_dir": None, "out": "dist"}})
+    ns.configure({"retrollama": {"models_dir": None, "out": "dist", "work": "build"}})

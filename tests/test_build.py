@@ -1,0 +1,142 @@
+"""End to end: `invoke build` as a user runs it -> zip -> unpack -> RUN.EXE
+under Wine prints the story; source kits; reproducibility; user errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from toolchain import paths
+from toolchain.render import check_dos_text
+from toolchain.smoke import run_under_wine
+from toolchain.targets import is_83
+
+LILY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."
+
+
+def invoke(*args: str, cwd: Path = paths.REPO_ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def win98_zip(tmp_path_factory: pytest.TempPathFactory, stories260k: tuple[Path, Path]) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    work = tmp_path_factory.mktemp("work")
+    proc = invoke("build", "--target", "win98", "--out", str(out), env={"INVOKE_RETROLLAMA_WORK": str(work)})
+    assert proc.returncode == 0, proc.stderr
+    assert "win98 -> win98-mingw" in proc.stderr  # no Borland or Watcom here: says why
+    assert "$BCC_ROOT" in proc.stderr and "$WATCOM" in proc.stderr
+    return out / "retrollama-win98-mingw.zip"
+
+
+def _dos_text_files(names: list[str]) -> list[str]:
+    return [n for n in names if n.endswith((".TXT", ".BAT")) or n.split("/")[-1].startswith("MAKEFILE")
+            or n.endswith((".C", ".H"))]
+
+
+@pytest.mark.wine
+def test_win98_bundle_runs_under_wine(win98_zip: Path, tmp_path: Path) -> None:
+    with zipfile.ZipFile(win98_zip) as zf:
+        names = zf.namelist()
+        zf.extractall(tmp_path)
+    expected = {"RUN.EXE", "MODEL.BIN", "TOKENIZ.BIN", "RUN.BAT", "README.TXT", "MANIFEST.TXT",
+                "SRC/RUN.C", "SRC/MAKEFILE", "SRC/BUILD.BAT"}
+    assert expected <= set(names), names
+    assert all(all(is_83(part) for part in n.split("/")) for n in names)
+    for n in _dos_text_files(["RUN.BAT", "README.TXT", "MANIFEST.TXT", "SRC/MAKEFILE", "SRC/BUILD.BAT"]):
+        check_dos_text(n, (tmp_path / n).read_bytes().decode("ascii"))
+    proc = run_under_wine(tmp_path / "RUN.EXE", ["-t", "0", "-n", "60", "-i", "Once upon a time"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode("ascii").replace("\r\n", "\n").startswith(LILY)
+    assert b"achieved tok/s" in proc.stderr
+    manifest = (tmp_path / "MANIFEST.TXT").read_text(encoding="ascii")
+    assert f"{(tmp_path / 'RUN.EXE').stat().st_size}" in manifest
+
+
+@pytest.mark.wine
+def test_run_bat_passes_arguments_through(win98_zip: Path, tmp_path: Path) -> None:
+    with zipfile.ZipFile(win98_zip) as zf:
+        zf.extractall(tmp_path)
+    proc = subprocess.run(["wine", "cmd", "/c", "RUN.BAT", "-t", "0", "-n", "12"], cwd=tmp_path,
+                          capture_output=True, timeout=300, env={**__import__("os").environ, "WINEDEBUG": "-all"})
+    out = proc.stdout.decode("latin-1").replace("\r\n", "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert out.strip() and len(out.split()) < 20  # 12 tokens, not the default 256
+
+
+def test_build_is_reproducible(win98_zip: Path, tmp_path: Path) -> None:
+    proc = invoke("build", "--target", "win98-mingw", "--out", str(tmp_path),
+                  env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "work")})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "retrollama-win98-mingw.zip").read_bytes() == win98_zip.read_bytes()
+
+
+@pytest.mark.parametrize("target, makefile", [("win98-bcc", "MAKEFILE.BOR"), ("win98-owc", "MAKEFILE.WAT")])
+def test_source_kit_when_compiler_missing(target: str, makefile: str, tmp_path: Path) -> None:
+    proc = invoke("build", "--target", target, "--out", str(tmp_path),
+                  env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "work"), "BCC_ROOT": "", "WATCOM": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "source kit" in proc.stderr and "not installed here" in proc.stderr
+    with zipfile.ZipFile(tmp_path / f"retrollama-{target}.zip") as zf:
+        names = set(zf.namelist())
+        readme = zf.read("README.TXT").decode("ascii")
+        build_bat = zf.read("SRC/BUILD.BAT").decode("ascii")
+    assert "RUN.EXE" not in names
+    assert {f"SRC/{makefile}", "SRC/BUILD.BAT", "SRC/RUN.C", "MODEL.BIN", "TOKENIZ.BIN", "RUN.BAT"} <= names
+    assert "SOURCE KIT" in readme
+    assert makefile in build_bat
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--target", "amiga"), "error: unknown target 'amiga'"),
+        (("--target", "win98-mingw", "--model", "/nonexistent/m.bin"), "error: /nonexistent/m.bin: no such model file"),
+        (("--target", "win98-mingw", "--tokenizer", "x.bin"), "error: --tokenizer given without --model"),
+        (("--target", "win98-mingw", "--media", "tape"), "error: --media 'tape'"),
+    ],
+)
+def test_user_errors_are_one_line(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
+    proc = invoke("build", *args, "--out", str(tmp_path), env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "w")})
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr, proc.stderr
+
+
+def test_bad_model_file_is_refused(tmp_path: Path, stories260k: tuple[Path, Path]) -> None:
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(stories260k[0].read_bytes()[:1000])
+    proc = invoke("build", "--target", "win98-mingw", "--model", str(bad), "--tokenizer", str(stories260k[1]),
+                  "--out", str(tmp_path), env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "w")})
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert str(bad) in proc.stderr
+    assert not (tmp_path / "retrollama-win98-mingw.zip").exists()
+
+
+def test_no_model_anywhere_says_what_to_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stories260k: tuple[Path, Path]
+) -> None:
+    from toolchain import modelpick
+    from toolchain.errors import ModelError
+
+    monkeypatch.setattr(modelpick.paths, "SHARED_MODELS", tmp_path / "none")
+    monkeypatch.setattr(modelpick, "DEMO_DIR", tmp_path / "none2")
+    monkeypatch.delenv("RETROLLAMA_MODELS", raising=False)
+    with pytest.raises(ModelError, match="no model found.*pass --model FILE --tokenizer FILE"):
+        modelpick.pick_model(None, None)
+    d = tmp_path / "mine"
+    d.mkdir()
+    shutil.copyfile(stories260k[0], d / "MODEL.BIN")
+    shutil.copyfile(stories260k[1], d / "TOKENIZ.BIN")
+    monkeypatch.setenv("RETROLLAMA_MODELS", str(d))
+    assert modelpick.pick_model(None, None).checkpoint == d / "MODEL.BIN"
