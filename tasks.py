@@ -7,8 +7,8 @@ Run ``invoke --list`` for the tasks and ``invoke --help TASK`` for options.
 
 from invoke import Collection
 
-from toolchain.cli import core
+from toolchain.cli import audit, core, models
 
 ns = Collection()
-for module in (core,):
+for module in (core, audit, models):
     module.register(ns)

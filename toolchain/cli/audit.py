@@ -1,0 +1,74 @@
+"""``invoke audit EXE --target T [--json]``: will this exe load and run there?
+
+Thin: resolves the target to plain (os, cpu) strings, calls
+``toolchain.audit.audit_exe`` and prints a table or JSON.  A failing audit
+exits with AuditError's code, so scripts and CI can rely on the status.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from invoke import Collection, task
+from rich.console import Console
+
+from toolchain.cli.common import user_errors
+from toolchain.errors import AuditError, ConfigError
+
+
+@task(
+    help={
+        "exe": "the .exe to audit",
+        "target": "target name (targets/*.yaml) whose platform.os and platform.cpu apply",
+        "os": "target OS instead of --target: win95 win95osr2 win98 win98se winme nt4",
+        "cpu": "CPU baseline instead of --target: i386 i486 pentium pentium-mmx k6 k6-2 pentiumpro pentium2 pentium3",
+        "symbols": "unstripped twin of the exe, to name the function of each CPU hit",
+        "map": "linker map file, to name functions when there is no unstripped twin",
+        "json": "print the report as JSON on stdout instead of a table",
+    },
+)
+def audit(c, exe, target=None, os=None, cpu=None, symbols=None, map=None, json=False):  # noqa: A002
+    """Check an exe's PE header, imports and CPU instructions against its target."""
+    _audit(exe, target, os, cpu, symbols, map, json)
+
+
+def platform_of(target: str) -> tuple[str, str]:
+    """(os, cpu) of a target, or of an alias whose targets all agree on them."""
+    from toolchain.targets import aliases, load_target, target_names
+
+    alias = aliases().get(target)
+    if alias is None:
+        t = load_target(target)
+        return t.platform.os, t.platform.cpu
+    known = set(target_names())
+    pairs = {(t.platform.os, t.platform.cpu) for t in (load_target(n) for n in alias if n in known)}
+    if len(pairs) != 1:
+        raise ConfigError(f"alias {target!r} stands for targets with different platforms "
+                          f"({', '.join(alias)}): name the target the exe was built for")
+    return pairs.pop()
+
+
+@user_errors
+def _audit(exe: str, target: str | None, os: str | None, cpu: str | None, symbols: str | None,
+           map_file: str | None, as_json: bool) -> None:
+    from toolchain.audit import audit_exe
+
+    if target:
+        t_os, t_cpu = platform_of(target)
+        os, cpu = os or t_os, cpu or t_cpu
+    if not os or not cpu:
+        raise ConfigError("say which target the exe is for: --target NAME, or both --os and --cpu")
+    report = audit_exe(Path(exe), os=os, cpu=cpu, map_file=Path(map_file) if map_file else None,
+                       symbols_exe=Path(symbols) if symbols else None)
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        report.render(Console(stderr=True))
+    if not report.ok:
+        raise AuditError(report.verdict)
+
+
+def register(ns: Collection) -> None:
+    """Add the audit task."""
+    ns.add_task(audit)
