@@ -140,3 +140,43 @@ def test_no_model_anywhere_says_what_to_pass(
     shutil.copyfile(stories260k[1], d / "TOKENIZ.BIN")
     monkeypatch.setenv("RETROLLAMA_MODELS", str(d))
     assert modelpick.pick_model(None, None).checkpoint == d / "MODEL.BIN"
+
+
+def test_targets_table_says_what_is_found_and_missing() -> None:
+    proc = invoke("targets", env={"BCC_ROOT": "", "WATCOM": "", "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for name in ("win98-bcc", "win98-owc", "win98-mingw"):
+        assert name in out
+    assert "$BCC_ROOT is not set" in out and "$WATCOM is not set" in out
+    assert "i686-w64-mingw32-gcc" in out
+    assert "alias win98" in out
+
+
+def test_every_task_is_documented() -> None:
+    proc = invoke("--list")
+    assert proc.returncode == 0
+    # Task lines are indented by two spaces; wrapped help continues further in.
+    task_lines = [line for line in proc.stdout.splitlines() if line.startswith("  ") and line[2] != " "]
+    names = [line.split()[0] for line in task_lines]
+    for name in ("build", "targets", "test", "docs"):
+        assert name in names
+    undocumented = [line.split()[0] for line in task_lines if len(line.split()) < 2]
+    assert not undocumented, f"tasks without a docstring: {undocumented}"
+
+
+@pytest.mark.wine
+@pytest.mark.parametrize("target, cpu", [("win95-p5", "pentium"), ("win95-486", "i486")])
+def test_pre_p6_targets_pass_the_audit_and_run(target: str, cpu: str, tmp_path: Path) -> None:
+    proc = invoke("build", "--target", target, "--out", str(tmp_path),
+                  env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "work")})
+    assert proc.returncode == 0, proc.stderr
+    assert f"PASS: RUN.EXE will load and run on win95/{cpu}" in proc.stderr
+    assert "ran under Wine: 'Once upon a time, there was a" in proc.stderr
+    from toolchain.audit import audit_exe
+
+    report = audit_exe(tmp_path / "work" / target / "RUN.EXE", os="win95", cpu=cpu)
+    assert report.ok and not [f for f in report.findings if f.check == "cpu" and f.severity == "fail"]
+    with zipfile.ZipFile(tmp_path / f"retrollama-{target}.zip") as zf:
+        names = set(zf.namelist())
+    assert {"SRC/WINSTART.C", "SRC/MSVCRTFN.C"} <= names  # the own startup travels with the sources

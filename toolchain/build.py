@@ -69,13 +69,16 @@ def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
 
 def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, object]:
     """What README.TXT says about the model: size, memory, expected speed."""
+    from toolchain.llama2.checkpoint import read_config
     from toolchain.models.inspect import estimate
 
-    est = estimate(pair.checkpoint, steps=steps, tokenizer=pair.tokenizer)
+    seq_len = read_config(pair.checkpoint).seq_len
+    used_steps = min(steps, seq_len) if steps > 0 else seq_len  # as the engine clamps -n
+    est = estimate(pair.checkpoint, steps=used_steps, tokenizer=pair.tokenizer,
+                   max_file_bytes=target.platform.max_file_bytes)
     if est.problems:
-        raise ModelError(f"{pair.checkpoint}: " + "; ".join(est.problems))
+        raise ModelError("; ".join(est.problems))
     cfg = est.config
-    used_steps = min(steps, cfg.seq_len) if steps > 0 else cfg.seq_len
     return {
         "model_name": pair.checkpoint.name,
         "params": est.params,
@@ -123,13 +126,9 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     notes: list[str] = []
     if not est.fits(target.platform.ram_mb << 20):  # type: ignore[attr-defined]
         notes.append(
-            f"warning: the model needs about {facts['ram_mb']} MB; a typical {target.platform.os_name} "
-            f"PC for this target has {target.platform.ram_mb} MB"
-        )
-    if pair.checkpoint.stat().st_size > target.platform.max_file_bytes:
-        raise ModelError(
-            f"{pair.checkpoint}: {pair.checkpoint.stat().st_size} bytes, more than the "
-            f"{target.platform.max_file_bytes} a file may have on {target.platform.os_name}"
+            f"warning: the model needs about {facts['ram_mb']} MB plus about "
+            f"{est.os_reserve_bytes >> 20} MB for Windows; a typical PC for {target.name} "  # type: ignore[attr-defined]
+            f"has {target.platform.ram_mb} MB"
         )
 
     work = opts.work / target.name
