@@ -1,0 +1,73 @@
+/*
+ * compat.h -- everything that differs between the compilers RUN.EXE is built
+ * with (gcc/clang/tcc on Linux, MinGW, Borland C++ 5.02, Open Watcom, MSVC).
+ *
+ * The rest of the engine is plain ISO C89 and never tests a compiler macro;
+ * it calls the few functions declared here (implemented in platform.c) and
+ * uses the one type defined here, acc_t.
+ *
+ * No 64-bit integer type is needed anywhere: the xorshift64* generator in
+ * run.c works on two 32-bit halves, and the Win32 timer reads LARGE_INTEGER
+ * through its HighPart/LowPart members.
+ */
+#ifndef RETROLLAMA_COMPAT_H
+#define RETROLLAMA_COMPAT_H
+
+/*
+ * acc_t: the type of the running sums in matmul, attention and rmsnorm.
+ *
+ * On an x87 FPU a float is evaluated in 80-bit registers anyway
+ * (FLT_EVAL_METHOD 2).  GCC in ISO mode (-std=c89) then rounds every
+ * assignment to a float variable, which means a store and a reload inside
+ * the innermost loop.  Declaring the accumulators long double there keeps
+ * them in registers: same instruction count as the unrounded GNU mode, and
+ * at least as accurate.  Everywhere else (SSE, Borland, Watcom, MSVC) the
+ * accumulators are plain floats, which makes a native build sum in exactly
+ * the order and precision of llama2.c's run.c.
+ */
+#if defined(__GNUC__) && defined(__FLT_EVAL_METHOD__)
+#if __FLT_EVAL_METHOD__ == 2
+typedef long double acc_t;
+#else
+typedef float acc_t;
+#endif
+#else
+typedef float acc_t;
+#endif
+
+/* u32: exactly 32 bits on every target (ILP32 Windows and Linux, LP64
+ * Linux); run.c checks the size at compile time. Used only to reach the bit
+ * pattern of a float in the fast exp. */
+typedef unsigned int u32;
+
+/* COMPAT_WIN32: the Win32 API is there (MinGW, Borland, Watcom, MSVC). */
+#if defined(_WIN32) || defined(__WIN32__) || defined(__NT__)
+#define COMPAT_WIN32 1
+#endif
+
+/* COMPAT_MASK_FPU(): mask all six x87 exceptions. Borland's startup code
+ * leaves invalid-operation, divide-by-zero and overflow unmasked (float.h's
+ * CW_DEFAULT); Watcom and MSVC get the same call for good measure. */
+#if defined(__BORLANDC__) || defined(__WATCOMC__) || defined(_MSC_VER)
+#include <float.h>
+#define COMPAT_MASK_FPU() ((void)_control87(MCW_EM, MCW_EM))
+#else
+#define COMPAT_MASK_FPU() ((void)0)
+#endif
+
+/* Called first thing in main: masks the x87 exceptions that Borland's
+ * startup code leaves enabled (overflow in exp, 0/0), so that inf and NaN
+ * propagate as on every other compiler instead of killing the process. */
+void platform_init(void);
+
+/* Seconds since some fixed point, as precisely as the platform allows:
+ * QueryPerformanceCounter on Win32 (GetTickCount if that is missing),
+ * clock() elsewhere. Only differences of two calls are meaningful. */
+double platform_seconds(void);
+
+/* Writes into buf (size bytes) the path of `name` inside the directory that
+ * holds the running program (GetModuleFileName on Win32, argv[0] elsewhere);
+ * just `name` when that directory is unknown or the path would not fit. */
+void platform_beside_exe(const char *argv0, const char *name, char *buf, unsigned size);
+
+#endif /* RETROLLAMA_COMPAT_H */

@@ -1,0 +1,1514 @@
+/*
+ * run.c -- retrollama's inference engine for llama2.c checkpoints.
+ *
+ * Reads a llama2.c "version 0" checkpoint and its tokenizer.bin, and prints
+ * the same bytes as llama2.c's run for the same model and flags:
+ *
+ *   run checkpoint [-t temp] [-p topp] [-s seed] [-n steps] [-i prompt]
+ *                  [-z tokenizer] [-m generate|chat] [-y system_prompt]
+ *                  [-v] [-L logits_file]
+ *
+ * Without a checkpoint argument (the first argument missing or starting with
+ * '-') it loads MODEL.BIN and TOKENIZ.BIN from the directory of the program:
+ * the layout of a retrollama bundle.
+ *
+ * Written in ISO C89 for 1997-era compilers; everything compiler-specific is
+ * in compat.h and platform.c.  The file reads top to bottom: errors and
+ * memory, file formats, the transformer, the tokenizer, the sampler, the
+ * generate and chat loops, main.
+ *
+ * Exit codes: 0 ok, 1 bad command line, 2 bad or missing file, 3 not enough
+ * memory.  Every failure prints exactly one line on stderr.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <math.h>
+#include <time.h>
+#include "compat.h"
+
+#define EXIT_USAGE 1
+#define EXIT_INPUT 2
+#define EXIT_MEMORY 3
+
+#define BOS 1
+#define EOS 2
+
+/* A 32-bit process has 2 GB of private address space (Windows 9x: 4 MB to
+ * 2 GB), so no model that needs more can ever load. */
+#define ADDRESS_LIMIT 2147483648.0
+
+/* Header values above these are damage, not models. */
+#define MAX_WIDTH 1048576L     /* dim, hidden_dim */
+#define MAX_COUNT 65536L       /* n_layers, n_heads */
+#define MAX_LENGTH 16777216L   /* vocab_size, seq_len */
+#define MAX_TOKEN_BYTES 65536L /* tokenizer's max_token_length */
+
+#define CHUNK_BYTES 1048576L /* reads go in pieces of this size */
+
+/* ------------------------------------------------------------------------
+ * Errors and memory
+ */
+
+static void fatal(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+
+static double megabytes(double bytes)
+{
+    return ceil(bytes / 1048576.0);
+}
+
+/* malloc with the size given as a double, so that callers can compute sizes
+ * without any risk of overflow and this one place decides what fits. */
+static void *xmalloc(double bytes, const char *what)
+{
+    void *p;
+    if (bytes >= ADDRESS_LIMIT || bytes > (double)(size_t)-1) {
+        fatal(EXIT_MEMORY, "%s needs %.0f MB; a 32-bit process can address at most 2048 MB",
+              what, megabytes(bytes));
+    }
+    p = malloc(bytes < 1.0 ? 1 : (size_t)bytes);
+    if (p == NULL) {
+        fatal(EXIT_MEMORY, "out of memory: %s needs %.0f bytes (%.0f MB)", what, bytes,
+              megabytes(bytes));
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------------------
+ * Little-endian file formats
+ *
+ * Both files store int32 and IEEE float32 values little-endian.  Values are
+ * decoded byte by byte; bulk float data is read straight into place when the
+ * host itself stores floats as little-endian IEEE (checked once at start-up),
+ * and decoded in place otherwise.
+ */
+
+static int host_is_ieee_le;
+
+static void check_host(void)
+{
+    static const unsigned char one[4] = {0x00, 0x00, 0x80, 0x3F};
+    static const unsigned char neg[4] = {0x00, 0x00, 0x20, 0xC0};
+    float a = 1.0f, b = -2.5f;
+    host_is_ieee_le = sizeof(float) == 4 && memcmp(&a, one, 4) == 0 && memcmp(&b, neg, 4) == 0;
+}
+
+static long le_int32(const unsigned char *p)
+{
+    unsigned long v = (unsigned long)p[0] | ((unsigned long)p[1] << 8) |
+                      ((unsigned long)p[2] << 16) | ((unsigned long)p[3] << 24);
+    if (v >= 0x80000000UL) {
+        return -(long)(0xFFFFFFFFUL - v) - 1;
+    }
+    return (long)v;
+}
+
+static float le_float(const unsigned char *p)
+{
+    unsigned long bits = (unsigned long)p[0] | ((unsigned long)p[1] << 8) |
+                         ((unsigned long)p[2] << 16) | ((unsigned long)p[3] << 24);
+    int expo = (int)((bits >> 23) & 0xFF);
+    double mant = (double)(bits & 0x7FFFFFUL);
+    double v;
+    float f;
+    if (host_is_ieee_le) {
+        memcpy(&f, p, 4);
+        return f;
+    }
+    if (expo == 0xFF) {
+        v = mant != 0.0 ? HUGE_VAL - HUGE_VAL : HUGE_VAL;
+    } else if (expo == 0) {
+        v = ldexp(mant, -149);
+    } else {
+        v = ldexp(mant + 8388608.0, expo - 150);
+    }
+    return (float)((bits & 0x80000000UL) ? -v : v);
+}
+
+static void put_le_float(unsigned char *p, float f)
+{
+    double m;
+    int e;
+    unsigned long bits = 0;
+    if (host_is_ieee_le) {
+        memcpy(p, &f, 4);
+        return;
+    }
+    if (f < 0.0f || (f == 0.0f && 1.0f / f < 0.0f)) {
+        bits = 0x80000000UL;
+        f = -f;
+    }
+    if (f != f) {
+        bits |= 0x7FC00000UL;
+    } else if (f > 3.4028234e38f) {
+        bits |= 0x7F800000UL;
+    } else if (f != 0.0f) {
+        m = frexp((double)f, &e); /* f = m * 2^e, 0.5 <= m < 1 */
+        if (e > -126) {
+            bits |= ((unsigned long)(e + 126) << 23) | ((unsigned long)ldexp(m, 24) & 0x7FFFFFUL);
+        } else {
+            bits |= (unsigned long)ldexp(m, e + 149);
+        }
+    }
+    p[0] = (unsigned char)(bits & 0xFF);
+    p[1] = (unsigned char)((bits >> 8) & 0xFF);
+    p[2] = (unsigned char)((bits >> 16) & 0xFF);
+    p[3] = (unsigned char)((bits >> 24) & 0xFF);
+}
+
+/* Reads count float32 values into dst, in chunks; `at` is the file offset,
+ * kept for the message when the file ends early. */
+static void read_floats(FILE *f, const char *path, float *dst, double count, double *at)
+{
+    unsigned char *bytes = (unsigned char *)dst;
+    double left = count * 4.0;
+    while (left > 0.0) {
+        size_t want = left > (double)CHUNK_BYTES ? (size_t)CHUNK_BYTES : (size_t)left;
+        size_t got = fread(bytes, 1, want, f);
+        size_t i;
+        if (!host_is_ieee_le) {
+            for (i = 0; i + 4 <= got; i += 4) {
+                float v = le_float(bytes + i);
+                memcpy(bytes + i, &v, 4);
+            }
+        }
+        *at += (double)got;
+        if (got != want) {
+            fatal(EXIT_INPUT, "%s: %s at byte %.0f", path,
+                  ferror(f) ? "read error" : "file ends early", *at);
+        }
+        bytes += got;
+        left -= (double)got;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The transformer: configuration, weights, run state
+ */
+
+typedef struct {
+    int dim;        /* width of the residual stream */
+    int hidden_dim; /* width of the feed-forward layer */
+    int n_layers;
+    int n_heads;    /* query heads */
+    int n_kv_heads; /* key/value heads (fewer than n_heads: grouped-query attention) */
+    int vocab_size;
+    int seq_len;    /* context length the model was trained for */
+    int shared_classifier; /* header vocab_size > 0: logits use the embedding table */
+} Config;
+
+typedef struct {
+    float *token_embedding; /* (vocab_size, dim) */
+    float *rms_att;         /* (n_layers, dim) */
+    float *wq;              /* (n_layers, dim, dim) */
+    float *wk;              /* (n_layers, kv_dim, dim) */
+    float *wv;              /* (n_layers, kv_dim, dim) */
+    float *wo;              /* (n_layers, dim, dim) */
+    float *rms_ffn;         /* (n_layers, dim) */
+    float *w1;              /* (n_layers, hidden_dim, dim) */
+    float *w2;              /* (n_layers, dim, hidden_dim) */
+    float *w3;              /* (n_layers, hidden_dim, dim) */
+    float *rms_final;       /* (dim) */
+    float *wcls;            /* (vocab_size, dim) */
+    float *memory;          /* the one allocation all of the above live in */
+} Weights;
+
+typedef struct {
+    float *x, *xb, *xb2;  /* (dim) activations */
+    float *hb, *hb2;      /* (hidden_dim) */
+    float *hexp;          /* (hidden_dim) e^-hb for SiLU */
+    float *q;             /* (dim) */
+    float *att;           /* (n_heads, steps) attention scores */
+    float *logits;        /* (vocab_size) */
+    float *key_cache;     /* (n_layers, steps, kv_dim) */
+    float *value_cache;   /* (n_layers, steps, kv_dim) */
+    float *rope;          /* (steps, rope_pairs, 2): cos and sin of each rotation */
+    float *memory;
+} RunState;
+
+typedef struct {
+    Config config;
+    Weights w;
+    RunState s;
+    int steps;      /* positions the caches hold: min(requested steps, seq_len) */
+    int head_size;
+    int kv_dim;
+    int kv_mul;     /* query heads per key/value head */
+    int rope_pairs; /* rotation pairs after which the angles repeat */
+    double weight_bytes, state_bytes;
+} Transformer;
+
+static const char *config_names[7] = {
+    "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
+
+/* Reads and validates the 28-byte header; returns the file offset of the
+ * weights.  Every check names the field and the file. */
+static void read_config(FILE *f, const char *path, Config *c)
+{
+    unsigned char header[28];
+    long v[7];
+    size_t got = fread(header, 1, sizeof header, f);
+    int i;
+    if (got != sizeof header) {
+        fatal(EXIT_INPUT, "%s: %s (%lu bytes); a llama2.c checkpoint starts with a 28-byte header",
+              path, ferror(f) ? "read error" : "file too short", (unsigned long)got);
+    }
+    for (i = 0; i < 7; i++) {
+        v[i] = le_int32(header + 4 * i);
+    }
+    for (i = 0; i < 7; i++) {
+        long limit = (i == 0 || i == 1) ? MAX_WIDTH : (i == 5 || i == 6) ? MAX_LENGTH : MAX_COUNT;
+        long value = i == 5 && v[i] < 0 && v[i] > -MAX_LENGTH - 1 ? -v[i] : v[i];
+        if (value <= 0 || value > limit) {
+            fatal(EXIT_INPUT, "%s: header field %s is %ld; not a llama2.c checkpoint (expected 1..%ld)",
+                  path, config_names[i], v[i], limit);
+        }
+    }
+    c->dim = (int)v[0];
+    c->hidden_dim = (int)v[1];
+    c->n_layers = (int)v[2];
+    c->n_heads = (int)v[3];
+    c->n_kv_heads = (int)v[4];
+    c->shared_classifier = v[5] > 0;
+    c->vocab_size = (int)(v[5] > 0 ? v[5] : -v[5]);
+    c->seq_len = (int)v[6];
+    if (c->dim % c->n_heads != 0) {
+        fatal(EXIT_INPUT, "%s: dim %d is not divisible by n_heads %d", path, c->dim, c->n_heads);
+    }
+    if (c->n_heads % c->n_kv_heads != 0) {
+        fatal(EXIT_INPUT, "%s: n_heads %d is not divisible by n_kv_heads %d", path, c->n_heads,
+              c->n_kv_heads);
+    }
+    if (c->dim % 2 != 0 || (c->dim / c->n_heads * c->n_kv_heads) % 2 != 0) {
+        fatal(EXIT_INPUT, "%s: dim %d and the key/value width must be even for rotary embeddings",
+              path, c->dim);
+    }
+    if (c->vocab_size < 3) {
+        fatal(EXIT_INPUT, "%s: vocab_size %d is too small (BOS and EOS are tokens 1 and 2)", path,
+              c->vocab_size);
+    }
+}
+
+/* Number of floats in the checkpoint after the header, as a double so that
+ * no product can overflow. The two legacy RoPE tables (seq_len * head_size
+ * floats together) are in the file but not in memory. */
+static double checkpoint_floats(const Config *c, double *in_memory)
+{
+    double dim = c->dim, hidden = c->hidden_dim, layers = c->n_layers;
+    double head = dim / c->n_heads, kv = head * c->n_kv_heads, vocab = c->vocab_size;
+    double n = vocab * dim                 /* token embedding */
+               + layers * dim * 2.0        /* rms_att, rms_ffn */
+               + layers * dim * dim * 2.0  /* wq, wo */
+               + layers * dim * kv * 2.0   /* wk, wv */
+               + layers * dim * hidden * 3.0 /* w1, w2, w3 */
+               + dim;                      /* rms_final */
+    if (!c->shared_classifier) {
+        n += vocab * dim;
+    }
+    *in_memory = n;
+    return n + 2.0 * floor((double)c->seq_len * head / 2.0);
+}
+
+static void plan_state(Transformer *t)
+{
+    const Config *c = &t->config;
+    double dim = c->dim, hidden = c->hidden_dim, steps = t->steps;
+    t->head_size = c->dim / c->n_heads;
+    t->kv_dim = t->head_size * c->n_kv_heads;
+    t->kv_mul = c->n_heads / c->n_kv_heads;
+    t->rope_pairs = t->head_size % 2 == 0 ? t->head_size / 2 : c->dim / 2;
+    t->state_bytes = 4.0 * (dim * 4.0 + hidden * 3.0 + (double)c->n_heads * steps +
+                            (double)c->vocab_size + 2.0 * c->n_layers * steps * t->kv_dim +
+                            steps * t->rope_pairs * 2.0);
+}
+
+/* The rotation angles of llama2.c's RoPE, computed once for every position
+ * with the same float operations run.c performs per token. */
+static void fill_rope(Transformer *t)
+{
+    int pos, p;
+    for (pos = 0; pos < t->steps; pos++) {
+        float *row = t->s.rope + (size_t)pos * t->rope_pairs * 2;
+        for (p = 0; p < t->rope_pairs; p++) {
+            int head_dim = (2 * p) % t->head_size;
+            float exponent = (float)head_dim / (float)t->head_size;
+            float power = (float)pow(10000.0, (double)exponent);
+            float freq = 1.0f / power;
+            float angle = (float)pos * freq;
+            row[2 * p] = (float)cos((double)angle);
+            row[2 * p + 1] = (float)sin((double)angle);
+        }
+    }
+}
+
+static void build_transformer(Transformer *t, const char *path, int *steps)
+{
+    Config *c = &t->config;
+    Weights *w = &t->w;
+    RunState *s = &t->s;
+    FILE *f = fopen(path, "rb");
+    double floats, in_memory, at = 28.0, expected, head, kv, legacy;
+    float *p, *skip;
+    long size;
+
+    if (f == NULL) {
+        fatal(EXIT_INPUT, "%s: cannot open the checkpoint", path);
+    }
+    read_config(f, path, c);
+    floats = checkpoint_floats(c, &in_memory);
+    expected = 28.0 + 4.0 * floats;
+    if (fseek(f, 0L, SEEK_END) == 0 && (size = ftell(f)) >= 0 && (double)size != expected) {
+        if (expected >= ADDRESS_LIMIT) {
+            fatal(EXIT_MEMORY, "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB",
+                  path, megabytes(expected));
+        }
+        fatal(EXIT_INPUT, "%s: file is %ld bytes but its header describes a %.0f-byte checkpoint",
+              path, size, expected);
+    }
+    if (fseek(f, 28L, SEEK_SET) != 0) {
+        fatal(EXIT_INPUT, "%s: cannot seek", path);
+    }
+
+    if (*steps <= 0 || *steps > c->seq_len) {
+        *steps = c->seq_len;
+    }
+    t->steps = *steps;
+    plan_state(t);
+    t->weight_bytes = 4.0 * in_memory;
+    if (t->weight_bytes + t->state_bytes >= ADDRESS_LIMIT) {
+        fatal(EXIT_MEMORY, "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB", path,
+              megabytes(t->weight_bytes + t->state_bytes));
+    }
+
+    /* weights: one allocation, filled in file order */
+    head = t->head_size;
+    kv = t->kv_dim;
+    w->memory = (float *)xmalloc(t->weight_bytes, "the weights");
+    p = w->memory;
+#define TENSOR(field, n) (w->field = p, read_floats(f, path, p, (n), &at), p += (size_t)(n))
+    TENSOR(token_embedding, (double)c->vocab_size * c->dim);
+    TENSOR(rms_att, (double)c->n_layers * c->dim);
+    TENSOR(wq, (double)c->n_layers * c->dim * c->dim);
+    TENSOR(wk, (double)c->n_layers * c->dim * kv);
+    TENSOR(wv, (double)c->n_layers * c->dim * kv);
+    TENSOR(wo, (double)c->n_layers * c->dim * c->dim);
+    TENSOR(rms_ffn, (double)c->n_layers * c->dim);
+    TENSOR(w1, (double)c->n_layers * c->dim * c->hidden_dim);
+    TENSOR(w2, (double)c->n_layers * c->hidden_dim * c->dim);
+    TENSOR(w3, (double)c->n_layers * c->dim * c->hidden_dim);
+    TENSOR(rms_final, (double)c->dim);
+    /* skip the legacy freq_cis_real and freq_cis_imag tables */
+    legacy = 2.0 * floor((double)c->seq_len * head / 2.0);
+    skip = (float *)xmalloc(4.0 * 65536.0, "a read buffer");
+    while (legacy > 0.0) {
+        double n = legacy > 65536.0 ? 65536.0 : legacy;
+        read_floats(f, path, skip, n, &at);
+        legacy -= n;
+    }
+    free(skip);
+    if (c->shared_classifier) {
+        w->wcls = w->token_embedding;
+    } else {
+        TENSOR(wcls, (double)c->vocab_size * c->dim);
+    }
+#undef TENSOR
+    if (fgetc(f) != EOF) {
+        fatal(EXIT_INPUT, "%s: has bytes after the %.0f its header describes", path, expected);
+    }
+    fclose(f);
+
+    /* run state: one allocation */
+    s->memory = (float *)xmalloc(t->state_bytes, "the run state (activations, KV cache)");
+    p = s->memory;
+    s->x = p;            p += c->dim;
+    s->xb = p;           p += c->dim;
+    s->xb2 = p;          p += c->dim;
+    s->q = p;            p += c->dim;
+    s->hb = p;           p += c->hidden_dim;
+    s->hb2 = p;          p += c->hidden_dim;
+    s->hexp = p;         p += c->hidden_dim;
+    s->att = p;          p += (size_t)c->n_heads * t->steps;
+    s->logits = p;       p += c->vocab_size;
+    s->key_cache = p;    p += (size_t)c->n_layers * t->steps * t->kv_dim;
+    s->value_cache = p;  p += (size_t)c->n_layers * t->steps * t->kv_dim;
+    s->rope = p;
+    fill_rope(t);
+}
+
+/* ------------------------------------------------------------------------
+ * The forward pass
+ *
+ * The arithmetic is llama2.c's, operation for operation and in the same
+ * order (each dot product is summed from j = 0 upwards); only the loops are
+ * arranged for an x87 FPU: four rows at a time with four products per trip
+ * and the constants computed once.
+ */
+
+static void rmsnorm(float *o, const float *x, const float *weight, int size)
+{
+    acc_t acc = 0.0f;
+    float ss;
+    int j;
+    for (j = 0; j < size; j++) {
+        acc += x[j] * x[j];
+    }
+    ss = (float)acc;
+    ss /= (float)size;
+    ss += 1e-5f;
+    ss = 1.0f / (float)sqrt((double)ss);
+    for (j = 0; j < size; j++) {
+        o[j] = weight[j] * (ss * x[j]);
+    }
+}
+
+/* out[i] = sum over j < n of w[i * stride + j] * x[j], for i < d.
+ * matmul is the case stride == n; attention uses it for q . k. */
+static void dot_rows(float *out, const float *x, const float *w, int n, int d, int stride)
+{
+    int i, j, n4 = n - n % 4;
+    for (i = 0; i + 4 <= d; i += 4) {
+        const float *w0 = w + (size_t)i * stride;
+        const float *w1 = w0 + stride;
+        const float *w2 = w1 + stride;
+        const float *w3 = w2 + stride;
+        acc_t a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        for (j = 0; j < n4; j += 4) {
+            a0 += w0[j] * x[j];
+            a1 += w1[j] * x[j];
+            a2 += w2[j] * x[j];
+            a3 += w3[j] * x[j];
+            a0 += w0[j + 1] * x[j + 1];
+            a1 += w1[j + 1] * x[j + 1];
+            a2 += w2[j + 1] * x[j + 1];
+            a3 += w3[j + 1] * x[j + 1];
+            a0 += w0[j + 2] * x[j + 2];
+            a1 += w1[j + 2] * x[j + 2];
+            a2 += w2[j + 2] * x[j + 2];
+            a3 += w3[j + 2] * x[j + 2];
+            a0 += w0[j + 3] * x[j + 3];
+            a1 += w1[j + 3] * x[j + 3];
+            a2 += w2[j + 3] * x[j + 3];
+            a3 += w3[j + 3] * x[j + 3];
+        }
+        for (; j < n; j++) {
+            a0 += w0[j] * x[j];
+            a1 += w1[j] * x[j];
+            a2 += w2[j] * x[j];
+            a3 += w3[j] * x[j];
+        }
+        out[i] = (float)a0;
+        out[i + 1] = (float)a1;
+        out[i + 2] = (float)a2;
+        out[i + 3] = (float)a3;
+    }
+    for (; i < d; i++) {
+        const float *w0 = w + (size_t)i * stride;
+        acc_t a0 = 0.0f;
+        for (j = 0; j < n; j++) {
+            a0 += w0[j] * x[j];
+        }
+        out[i] = (float)a0;
+    }
+}
+
+/* W (d, n) times x (n): the d outputs */
+static void matmul(float *out, const float *x, const float *w, int n, int d)
+{
+    dot_rows(out, x, w, n, d, n);
+}
+
+/* out[i] = sum over t < n of a[t] * v[t * stride + i], for i < width:
+ * the attention-weighted sum of the value vectors. */
+static void weighted_sum(float *out, const float *a, const float *v, int n, int width, int stride)
+{
+    int i, t;
+    for (i = 0; i + 4 <= width; i += 4) {
+        const float *vt = v + i;
+        acc_t s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        for (t = 0; t < n; t++, vt += stride) {
+            s0 += a[t] * vt[0];
+            s1 += a[t] * vt[1];
+            s2 += a[t] * vt[2];
+            s3 += a[t] * vt[3];
+        }
+        out[i] = (float)s0;
+        out[i + 1] = (float)s1;
+        out[i + 2] = (float)s2;
+        out[i + 3] = (float)s3;
+    }
+    for (; i < width; i++) {
+        const float *vt = v + i;
+        acc_t s0 = 0.0f;
+        for (t = 0; t < n; t++, vt += stride) {
+            s0 += a[t] * vt[0];
+        }
+        out[i] = (float)s0;
+    }
+}
+
+/* e^x as a float, for softmax and SiLU, within 2e-8 relative of the true
+ * value before the final rounding (so llama2.c's expf and this function
+ * agree to an ulp or two), in about 30 x87 instructions instead of the ~60
+ * of a libm call.
+ *
+ * x = n ln2 + f with n an integer and |f| <= ln2/2; e^f from a degree-6
+ * polynomial fitted for relative error; 2^n from its float bit pattern.
+ * n is found by adding 1.5 * 2^23 to x * log2(e) and storing the sum as a
+ * float, which rounds it to an integer on every compiler and FPU precision
+ * setting; ln2 is split in two (Cody and Waite) so that n * LN2_HI is exact.
+ */
+typedef char u32_must_have_32_bits[sizeof(u32) == 4 && sizeof(float) == 4 ? 1 : -1];
+
+#define EXP_MAGIC 12582912.0f /* 1.5 * 2^23 */
+#define EXP_MAGIC_BITS 0x4B400000L
+#define LOG2E 1.44269504f
+#define LN2_HI 0.693145751953125f /* 0x3F317200: 16 significant bits */
+#define LN2_LO 1.42860677e-06f
+
+/* out[i] = e^(sign * in[i] - shift) for i < n (out may be in); returns the
+ * sum of the results, added up in order.  One loop, so that the constants
+ * and the call overhead are paid once per vector, not once per element. */
+static acc_t exp_vector(float *out, const float *in, int n, float sign, float shift)
+{
+    union {
+        float f;
+        u32 i;
+    } round_n, scale;
+    acc_t sum = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) {
+        acc_t x = sign * in[i] - shift;
+        long k;
+        acc_t r, f, p;
+        if (!(fabs((double)x) < 87.0)) {
+            /* outside the fast range (or NaN): the library's exp */
+            out[i] = (float)exp((double)x);
+            sum += out[i];
+            continue;
+        }
+        round_n.f = (float)(x * LOG2E + EXP_MAGIC);
+        k = (long)round_n.i - EXP_MAGIC_BITS;
+        r = (acc_t)k;
+        f = x - r * LN2_HI;
+        f -= r * LN2_LO;
+        p = 0.0013858674f;
+        p = p * f + 0.0083755879f;
+        p = p * f + 0.041667767f;
+        p = p * f + 0.16666411f;
+        p = p * f + 0.49999994f;
+        p = p * f + 1.0f;
+        p = p * f + 1.0f;
+        scale.i = (u32)(k + 127) << 23;
+        out[i] = (float)(p * scale.f);
+        sum += out[i];
+    }
+    return sum;
+}
+
+static void softmax(float *x, int size)
+{
+    float max_val = x[0], sum;
+    int i;
+    for (i = 1; i < size; i++) {
+        if (x[i] > max_val) {
+            max_val = x[i];
+        }
+    }
+    sum = (float)exp_vector(x, x, size, 1.0f, max_val);
+    for (i = 0; i < size; i++) {
+        x[i] /= sum;
+    }
+}
+
+/* Rotates pairs (v[2p], v[2p+1]) of the first `width` entries of v by the
+ * angles of this position's rope row. */
+static void rotate(float *v, int width, const float *rope, int pairs)
+{
+    int i, p = 0;
+    for (i = 0; i < width; i += 2) {
+        float fcr = rope[2 * p], fci = rope[2 * p + 1];
+        float v0 = v[i], v1 = v[i + 1];
+        v[i] = v0 * fcr - v1 * fci;
+        v[i + 1] = v0 * fci + v1 * fcr;
+        if (++p == pairs) {
+            p = 0;
+        }
+    }
+}
+
+static float *forward(Transformer *t, int token, int pos)
+{
+    const Config *c = &t->config;
+    const Weights *w = &t->w;
+    RunState *s = &t->s;
+    float *x = s->x;
+    int dim = c->dim, hidden = c->hidden_dim, kv_dim = t->kv_dim, hs = t->head_size;
+    float scale = (float)sqrt((double)hs);
+    const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
+    int l, h, i;
+
+    memcpy(x, w->token_embedding + (size_t)token * dim, (size_t)dim * sizeof(float));
+
+    for (l = 0; l < c->n_layers; l++) {
+        size_t loff = (size_t)l * t->steps * kv_dim;
+        float *k = s->key_cache + loff + (size_t)pos * kv_dim;
+        float *v = s->value_cache + loff + (size_t)pos * kv_dim;
+
+        rmsnorm(s->xb, x, w->rms_att + (size_t)l * dim, dim);
+        matmul(s->q, s->xb, w->wq + (size_t)l * dim * dim, dim, dim);
+        matmul(k, s->xb, w->wk + (size_t)l * dim * kv_dim, dim, kv_dim);
+        matmul(v, s->xb, w->wv + (size_t)l * dim * kv_dim, dim, kv_dim);
+        rotate(s->q, dim, rope, t->rope_pairs);
+        rotate(k, kv_dim, rope, t->rope_pairs);
+
+        for (h = 0; h < c->n_heads; h++) {
+            float *att = s->att + (size_t)h * t->steps;
+            size_t kv_off = loff + (size_t)(h / t->kv_mul) * hs;
+            dot_rows(att, s->q + (size_t)h * hs, s->key_cache + kv_off, hs, pos + 1, kv_dim);
+            for (i = 0; i <= pos; i++) {
+                att[i] /= scale;
+            }
+            softmax(att, pos + 1);
+            weighted_sum(s->xb + (size_t)h * hs, att, s->value_cache + kv_off, pos + 1, hs, kv_dim);
+        }
+
+        matmul(s->xb2, s->xb, w->wo + (size_t)l * dim * dim, dim, dim);
+        for (i = 0; i < dim; i++) {
+            x[i] += s->xb2[i];
+        }
+
+        rmsnorm(s->xb, x, w->rms_ffn + (size_t)l * dim, dim);
+        matmul(s->hb, s->xb, w->w1 + (size_t)l * dim * hidden, dim, hidden);
+        matmul(s->hb2, s->xb, w->w3 + (size_t)l * dim * hidden, dim, hidden);
+        /* SiLU(hb) * hb2, with e^-hb computed as one vector first */
+        exp_vector(s->hexp, s->hb, hidden, -1.0f, 0.0f);
+        for (i = 0; i < hidden; i++) {
+            float val = s->hb[i];
+            val *= 1.0f / (1.0f + s->hexp[i]);
+            val *= s->hb2[i];
+            s->hb[i] = val;
+        }
+        matmul(s->xb, s->hb, w->w2 + (size_t)l * dim * hidden, hidden, dim);
+        for (i = 0; i < dim; i++) {
+            x[i] += s->xb[i];
+        }
+    }
+
+    rmsnorm(x, x, w->rms_final, dim);
+    matmul(s->logits, x, w->wcls, dim, c->vocab_size);
+    return s->logits;
+}
+
+/* ------------------------------------------------------------------------
+ * Sorting
+ *
+ * The C libraries' qsort order equal keys differently (glibc's is stable,
+ * msvcrt's, Borland's and Watcom's are not), so the engine sorts with its
+ * own merge sort. Both comparisons below are total orders, which makes the
+ * result unique whatever the sort.
+ */
+
+typedef int (*before_fn)(const void *a, const void *b);
+
+static void merge_sort(void *base, size_t n, size_t size, void *scratch, before_fn before)
+{
+    char *src = (char *)base, *dst = (char *)scratch, *tmp;
+    size_t width, lo;
+    for (width = 1; width < n; width *= 2) {
+        for (lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n;
+            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi) {
+                if (before(src + b * size, src + a * size)) {
+                    memcpy(dst + k++ * size, src + b++ * size, size);
+                } else {
+                    memcpy(dst + k++ * size, src + a++ * size, size);
+                }
+            }
+            memcpy(dst + k * size, src + a * size, (mid - a) * size);
+            k += mid - a;
+            memcpy(dst + k * size, src + b * size, (hi - b) * size);
+        }
+        tmp = src;
+        src = dst;
+        dst = tmp;
+    }
+    if (src != (char *)base) {
+        memcpy(base, src, n * size);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The tokenizer: tokenizer.bin, BPE encoding, decoding
+ */
+
+typedef struct {
+    const char *str;
+    int id;
+} TokenIndex;
+
+typedef struct {
+    char **vocab;
+    float *scores;
+    char *pool;              /* the token strings, NUL-terminated */
+    TokenIndex *sorted;      /* built on the first non-empty encode */
+    int vocab_size;
+    int max_token_length;
+    unsigned char byte_pieces[512]; /* "\x00\0\x01\0..." for <0xHH> tokens */
+    char *merge_buffer;
+} Tokenizer;
+
+static int token_before(const void *a, const void *b)
+{
+    const TokenIndex *x = (const TokenIndex *)a, *y = (const TokenIndex *)b;
+    int c = strcmp(x->str, y->str);
+    return c < 0 || (c == 0 && x->id < y->id);
+}
+
+static void build_tokenizer(Tokenizer *t, const char *path, int vocab_size)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    size_t cap = 0, len = 0, off, n;
+    char *out;
+    long max_len;
+    int i;
+
+    if (f == NULL) {
+        fatal(EXIT_INPUT, "%s: cannot open the tokenizer", path);
+    }
+    for (;;) {
+        if (len == cap) {
+            unsigned char *bigger;
+            if (cap >= 256UL * 1048576UL) {
+                fatal(EXIT_INPUT, "%s: larger than 256 MB; not a tokenizer", path);
+            }
+            cap = cap == 0 ? 65536 : cap * 2;
+            bigger = (unsigned char *)realloc(buf, cap);
+            if (bigger == NULL) {
+                fatal(EXIT_MEMORY, "out of memory reading %s", path);
+            }
+            buf = bigger;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            break;
+        }
+    }
+    if (ferror(f)) {
+        fatal(EXIT_INPUT, "%s: read error", path);
+    }
+    fclose(f);
+    if (len < 4) {
+        fatal(EXIT_INPUT, "%s: file too short (%lu bytes) for a tokenizer", path, (unsigned long)len);
+    }
+    max_len = le_int32(buf);
+    if (max_len <= 0 || max_len > MAX_TOKEN_BYTES) {
+        fatal(EXIT_INPUT, "%s: max_token_length is %ld; not a llama2.c tokenizer", path, max_len);
+    }
+
+    t->vocab_size = vocab_size;
+    t->max_token_length = (int)max_len;
+    t->vocab = (char **)xmalloc((double)vocab_size * sizeof(char *), "the vocabulary");
+    t->scores = (float *)xmalloc((double)vocab_size * sizeof(float), "the token scores");
+    t->pool = (char *)xmalloc((double)len + vocab_size, "the token strings");
+    t->merge_buffer = (char *)xmalloc(2.0 * max_len + 8.0, "the merge buffer");
+    t->sorted = NULL;
+    out = t->pool;
+    off = 4;
+    for (i = 0; i < vocab_size; i++) {
+        long n_bytes;
+        if (off == len) {
+            fatal(EXIT_INPUT, "%s: holds %d tokens but the model's vocabulary has %d", path, i,
+                  vocab_size);
+        }
+        if (len - off < 8) {
+            fatal(EXIT_INPUT, "%s: file ends inside token %d", path, i);
+        }
+        t->scores[i] = le_float(buf + off);
+        n_bytes = le_int32(buf + off + 4);
+        off += 8;
+        if (n_bytes < 0 || n_bytes > max_len) {
+            fatal(EXIT_INPUT, "%s: token %d is %ld bytes long; max_token_length is %ld", path, i,
+                  n_bytes, max_len);
+        }
+        if ((size_t)n_bytes > len - off) {
+            fatal(EXIT_INPUT, "%s: file ends inside token %d", path, i);
+        }
+        t->vocab[i] = out;
+        memcpy(out, buf + off, (size_t)n_bytes);
+        out[n_bytes] = '\0';
+        out += n_bytes + 1;
+        off += (size_t)n_bytes;
+    }
+    if (off != len) {
+        fatal(EXIT_INPUT, "%s: has %lu bytes after its token %d; the model's vocabulary is %d tokens",
+              path, (unsigned long)(len - off), vocab_size - 1, vocab_size);
+    }
+    free(buf);
+    for (i = 0; i < 256; i++) {
+        t->byte_pieces[2 * i] = (unsigned char)i;
+        t->byte_pieces[2 * i + 1] = '\0';
+    }
+}
+
+/* The id of the vocabulary entry equal to str (the lowest id if several
+ * are), or -1. */
+static int str_lookup(const Tokenizer *t, const char *str)
+{
+    int lo = 0, hi = t->vocab_size; /* first entry >= str lies in [lo, hi] */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(t->sorted[mid].str, str) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < t->vocab_size && strcmp(t->sorted[lo].str, str) == 0) {
+        return t->sorted[lo].id;
+    }
+    return -1;
+}
+
+/* Byte-pair encodes text into tokens (room for strlen(text) + 3), as
+ * llama2.c does: BOS, a " " token for the SentencePiece dummy prefix, one
+ * token per UTF-8 code point (or one per byte, id = byte + 3, for code
+ * points not in the vocabulary), then repeatedly the merge of adjacent
+ * tokens with the best score. Returns the number of tokens. */
+static int encode(Tokenizer *t, const char *text, int bos, int eos, int *tokens)
+{
+    char *buf = t->merge_buffer;
+    size_t buf_len = 0;
+    int n = 0, i;
+    const char *ch;
+
+    if (bos) {
+        tokens[n++] = BOS;
+    }
+    if (text[0] == '\0') {
+        if (eos) {
+            tokens[n++] = EOS;
+        }
+        return n;
+    }
+    if (t->sorted == NULL) {
+        TokenIndex *scratch;
+        t->sorted = (TokenIndex *)xmalloc((double)t->vocab_size * sizeof(TokenIndex), "the sorted vocabulary");
+        scratch = (TokenIndex *)xmalloc((double)t->vocab_size * sizeof(TokenIndex), "sorting the vocabulary");
+        for (i = 0; i < t->vocab_size; i++) {
+            t->sorted[i].str = t->vocab[i];
+            t->sorted[i].id = i;
+        }
+        merge_sort(t->sorted, (size_t)t->vocab_size, sizeof(TokenIndex), scratch, token_before);
+        free(scratch);
+    }
+
+    i = str_lookup(t, " ");
+    if (i != -1) {
+        tokens[n++] = i;
+    }
+
+    for (ch = text; *ch != '\0'; ch++) {
+        /* a byte that does not continue a UTF-8 sequence starts a new one */
+        if (((unsigned char)*ch & 0xC0) != 0x80) {
+            buf_len = 0;
+        }
+        buf[buf_len++] = *ch;
+        buf[buf_len] = '\0';
+        if (((unsigned char)ch[1] & 0xC0) == 0x80 && buf_len < 4) {
+            continue;
+        }
+        i = str_lookup(t, buf);
+        if (i != -1) {
+            tokens[n++] = i;
+        } else {
+            size_t b;
+            for (b = 0; b < buf_len; b++) {
+                int id = (unsigned char)buf[b] + 3;
+                if (id >= t->vocab_size) {
+                    fatal(EXIT_INPUT, "prompt byte 0x%02X has no token: the vocabulary has only %d",
+                          (unsigned char)buf[b], t->vocab_size);
+                }
+                tokens[n++] = id;
+            }
+        }
+        buf_len = 0;
+    }
+
+    for (;;) {
+        float best_score = -1e10f;
+        int best_id = -1, best_idx = -1;
+        for (i = 0; i + 1 < n; i++) {
+            size_t la = strlen(t->vocab[tokens[i]]);
+            int id;
+            memcpy(buf, t->vocab[tokens[i]], la);
+            strcpy(buf + la, t->vocab[tokens[i + 1]]);
+            id = str_lookup(t, buf);
+            if (id != -1 && t->scores[id] > best_score) {
+                best_score = t->scores[id];
+                best_id = id;
+                best_idx = i;
+            }
+        }
+        if (best_idx == -1) {
+            break;
+        }
+        tokens[best_idx] = best_id;
+        for (i = best_idx + 1; i + 1 < n; i++) {
+            tokens[i] = tokens[i + 1];
+        }
+        n--;
+    }
+    if (eos) {
+        tokens[n++] = EOS;
+    }
+    return n;
+}
+
+static int hex_digit(int ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'A' && ch <= 'F') {
+        return ch - 'A' + 10;
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    return -1;
+}
+
+/* The text of token `token` following `prev`: without the leading space
+ * right after BOS, and "<0xHH>" byte tokens as the raw byte. */
+static const char *decode(const Tokenizer *t, int prev, int token)
+{
+    const char *piece = t->vocab[token];
+    int hi, lo;
+    if (prev == BOS && piece[0] == ' ') {
+        piece++;
+    }
+    if (piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' && (hi = hex_digit(piece[3])) >= 0) {
+        lo = hex_digit(piece[4]);
+        return (const char *)t->byte_pieces + 2 * (lo >= 0 ? hi * 16 + lo : hi);
+    }
+    return piece;
+}
+
+/* Prints a piece, except a lone byte that is neither printable nor white
+ * space in the C locale (a raw control or non-ASCII byte). */
+static void safe_print(const char *piece)
+{
+    unsigned char b = (unsigned char)piece[0];
+    if (b == '\0') {
+        return;
+    }
+    if (piece[1] == '\0' && !((b >= 0x20 && b <= 0x7E) || (b >= 0x09 && b <= 0x0D))) {
+        return;
+    }
+    fputs(piece, stdout);
+}
+
+/* ------------------------------------------------------------------------
+ * The sampler
+ *
+ * xorshift64* exactly as llama2.c, with the 64-bit state held in two 32-bit
+ * halves (unsigned long is at least 32 bits; everything is masked).
+ */
+
+#define M32 0xFFFFFFFFUL
+
+typedef struct {
+    unsigned long hi, lo;
+} Rng;
+
+/* high 32 bits of the 64-bit product of two 32-bit numbers */
+static unsigned long mul_high32(unsigned long a, unsigned long b)
+{
+    unsigned long a0 = a & 0xFFFFUL, a1 = (a >> 16) & 0xFFFFUL;
+    unsigned long b0 = b & 0xFFFFUL, b1 = (b >> 16) & 0xFFFFUL;
+    unsigned long p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    unsigned long mid = (p00 >> 16) + (p01 & 0xFFFFUL) + (p10 & 0xFFFFUL);
+    return (p11 + (p01 >> 16) + (p10 >> 16) + (mid >> 16)) & M32;
+}
+
+static unsigned long random_u32(Rng *r)
+{
+    unsigned long hi = r->hi, lo = r->lo, t_hi, t_lo;
+    /* state ^= state >> 12 */
+    t_lo = ((lo >> 12) | (hi << 20)) & M32;
+    t_hi = hi >> 12;
+    lo ^= t_lo;
+    hi ^= t_hi;
+    /* state ^= state << 25 */
+    t_hi = ((hi << 25) | (lo >> 7)) & M32;
+    t_lo = (lo << 25) & M32;
+    lo ^= t_lo;
+    hi ^= t_hi;
+    /* state ^= state >> 27 */
+    t_lo = ((lo >> 27) | (hi << 5)) & M32;
+    t_hi = hi >> 27;
+    lo ^= t_lo;
+    hi ^= t_hi;
+    r->hi = hi;
+    r->lo = lo;
+    /* (state * 0x2545F4914F6CDD1D) >> 32, modulo 2^32 */
+    return (mul_high32(lo, 0x4F6CDD1DUL) + ((lo * 0x2545F491UL) & M32) +
+            ((hi * 0x4F6CDD1DUL) & M32)) & M32;
+}
+
+static float random_f32(Rng *r)
+{
+    return (float)(random_u32(r) >> 8) / 16777216.0f;
+}
+
+typedef struct {
+    float prob;
+    int index;
+} ProbIndex;
+
+typedef struct {
+    int vocab_size;
+    float temperature;
+    float topp;
+    Rng rng;
+    ProbIndex *probindex; /* (vocab_size) for top-p */
+    ProbIndex *scratch;   /* (vocab_size) for the merge sort */
+} Sampler;
+
+static int prob_before(const void *a, const void *b)
+{
+    const ProbIndex *x = (const ProbIndex *)a, *y = (const ProbIndex *)b;
+    return x->prob > y->prob || (x->prob == y->prob && x->index < y->index);
+}
+
+static int sample_argmax(const float *p, int n)
+{
+    int i, best = 0;
+    float max_p = p[0];
+    for (i = 1; i < n; i++) {
+        if (p[i] > max_p) {
+            best = i;
+            max_p = p[i];
+        }
+    }
+    return best;
+}
+
+static int sample_mult(const float *p, int n, float coin)
+{
+    float cdf = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) {
+        cdf += p[i];
+        if (coin < cdf) {
+            return i;
+        }
+    }
+    return n - 1;
+}
+
+/* Top-p (nucleus) sampling: draw from the smallest set of most likely
+ * tokens whose probabilities add up to more than topp. Tokens below
+ * (1 - topp) / (n - 1) cannot be in that set and are dropped before the
+ * sort, as in llama2.c. */
+static int sample_topp(Sampler *s, const float *p, float coin)
+{
+    int n = s->vocab_size, n0 = 0, i, last;
+    float cutoff = (1.0f - s->topp) / (float)(n - 1);
+    float cumulative = 0.0f, r, cdf = 0.0f;
+    ProbIndex *pi = s->probindex;
+    for (i = 0; i < n; i++) {
+        if (p[i] >= cutoff) {
+            pi[n0].index = i;
+            pi[n0].prob = p[i];
+            n0++;
+        }
+    }
+    if (n0 == 0) {
+        return n - 1; /* only with NaN probabilities */
+    }
+    merge_sort(pi, (size_t)n0, sizeof(ProbIndex), s->scratch, prob_before);
+    last = n0 - 1;
+    for (i = 0; i < n0; i++) {
+        cumulative += pi[i].prob;
+        if (cumulative > s->topp) {
+            last = i;
+            break;
+        }
+    }
+    r = coin * cumulative;
+    for (i = 0; i <= last; i++) {
+        cdf += pi[i].prob;
+        if (r < cdf) {
+            return pi[i].index;
+        }
+    }
+    return pi[last].index;
+}
+
+static int sample(Sampler *s, float *logits)
+{
+    int q;
+    float coin;
+    if (s->temperature == 0.0f) {
+        return sample_argmax(logits, s->vocab_size);
+    }
+    for (q = 0; q < s->vocab_size; q++) {
+        logits[q] /= s->temperature;
+    }
+    softmax(logits, s->vocab_size);
+    coin = random_f32(&s->rng);
+    if (s->topp <= 0.0f || s->topp >= 1.0f) {
+        return sample_mult(logits, s->vocab_size, coin);
+    }
+    return sample_topp(s, logits, coin);
+}
+
+/* ------------------------------------------------------------------------
+ * Generation and chat
+ */
+
+typedef struct {
+    Transformer transformer;
+    Tokenizer tokenizer;
+    Sampler sampler;
+    int *tokens;
+    FILE *logits_file; /* -L: every forward()'s logits, float32 little-endian */
+    unsigned char *logits_bytes;
+} Engine;
+
+/* Global so that everything stays reachable until exit (leak checkers). */
+static Engine engine;
+
+static float *step(int token, int pos)
+{
+    float *logits = forward(&engine.transformer, token, pos);
+    if (engine.logits_file != NULL) {
+        int n = engine.transformer.config.vocab_size, i;
+        const void *data = logits;
+        if (!host_is_ieee_le) {
+            for (i = 0; i < n; i++) {
+                put_le_float(engine.logits_bytes + 4 * i, logits[i]);
+            }
+            data = engine.logits_bytes;
+        }
+        if (fwrite(data, 4, (size_t)n, engine.logits_file) != (size_t)n) {
+            fatal(EXIT_INPUT, "cannot write the logits file");
+        }
+    }
+    return logits;
+}
+
+static int verbose;
+
+static void report_speed(int pos, double start)
+{
+    double elapsed;
+    if (verbose) {
+        fprintf(stderr, "forward passes: %d\n", pos);
+    }
+    if (pos > 1) {
+        elapsed = platform_seconds() - start;
+        if (elapsed < 1e-3) {
+            elapsed = 1e-3; /* below the resolution of clock() */
+        }
+        fprintf(stderr, "achieved tok/s: %f\n", (pos - 1) / elapsed);
+    }
+}
+
+static void generate(const char *prompt, int steps)
+{
+    Transformer *t = &engine.transformer;
+    int n_prompt, token, next = 0, pos = 0;
+    double start = 0.0;
+    int started = 0;
+
+    engine.tokens = (int *)xmalloc(((double)strlen(prompt) + 3.0) * sizeof(int), "the prompt tokens");
+    n_prompt = encode(&engine.tokenizer, prompt, 1, 0, engine.tokens);
+    if (n_prompt > t->config.seq_len) {
+        fatal(EXIT_USAGE, "the prompt is %d tokens; the model's context is %d", n_prompt,
+              t->config.seq_len);
+    }
+    token = engine.tokens[0];
+    while (pos < steps) {
+        float *logits = step(token, pos);
+        if (pos < n_prompt - 1) {
+            next = engine.tokens[pos + 1];
+        } else {
+            next = sample(&engine.sampler, logits);
+        }
+        pos++;
+        if (next == BOS) {
+            break;
+        }
+        safe_print(decode(&engine.tokenizer, token, next));
+        fflush(stdout);
+        token = next;
+        if (!started) {
+            start = platform_seconds();
+            started = 1;
+        }
+    }
+    printf("\n");
+    report_speed(pos, start);
+}
+
+static void read_line(const char *guide, char *buffer, int size)
+{
+    size_t len;
+    printf("%s", guide);
+    fflush(stdout);
+    if (fgets(buffer, size, stdin) == NULL) {
+        buffer[0] = '\0';
+        return;
+    }
+    len = strlen(buffer);
+    if (len > 0 && buffer[len - 1] == '\n') {
+        buffer[len - 1] = '\0';
+    }
+}
+
+#define CHAT_TEXT 512
+
+static void chat(const char *cli_user, const char *cli_system, int steps)
+{
+    static char system_prompt[CHAT_TEXT], user_prompt[CHAT_TEXT];
+    static char rendered[2 * CHAT_TEXT + 64];
+    int n_prompt = 0, user_idx = 0, user_turn = 1, next = 0, token, pos = 0;
+
+    if ((cli_user != NULL && strlen(cli_user) >= CHAT_TEXT) ||
+        (cli_system != NULL && strlen(cli_system) >= CHAT_TEXT)) {
+        fatal(EXIT_USAGE, "chat prompts (-i, -y) are limited to %d bytes", CHAT_TEXT - 1);
+    }
+    engine.tokens = (int *)xmalloc((double)(sizeof rendered + 3) * sizeof(int), "the prompt tokens");
+    while (pos < steps) {
+        if (user_turn) {
+            if (pos == 0) {
+                if (cli_system == NULL) {
+                    read_line("Enter system prompt (optional): ", system_prompt, CHAT_TEXT);
+                } else {
+                    strcpy(system_prompt, cli_system);
+                }
+            }
+            if (pos == 0 && cli_user != NULL) {
+                strcpy(user_prompt, cli_user);
+            } else {
+                read_line("User: ", user_prompt, CHAT_TEXT);
+            }
+            if (pos == 0 && system_prompt[0] != '\0') {
+                sprintf(rendered, "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]", system_prompt,
+                        user_prompt);
+            } else {
+                sprintf(rendered, "[INST] %s [/INST]", user_prompt);
+            }
+            n_prompt = encode(&engine.tokenizer, rendered, 1, 0, engine.tokens);
+            user_idx = 0;
+            user_turn = 0;
+            printf("Assistant: ");
+        }
+        if (user_idx < n_prompt) {
+            token = engine.tokens[user_idx++];
+        } else {
+            token = next;
+        }
+        if (token == EOS) {
+            user_turn = 1;
+        }
+        next = sample(&engine.sampler, step(token, pos));
+        pos++;
+        if (user_idx >= n_prompt && next != EOS) {
+            safe_print(decode(&engine.tokenizer, token, next));
+            fflush(stdout);
+        }
+        if (next == EOS) {
+            printf("\n");
+        }
+    }
+    printf("\n");
+    if (verbose) {
+        fprintf(stderr, "forward passes: %d\n", pos);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Command line
+ */
+
+/* A usage error: one line saying what is wrong, then the short usage. */
+static void usage(const char *what, const char *arg)
+{
+    fprintf(stderr, "error: %s%.200s\n", what, arg);
+    fprintf(stderr,
+            "usage: run [checkpoint] [-t temp] [-p topp] [-s seed] [-n steps] [-i prompt]\n"
+            "           [-z tokenizer] [-m generate|chat] [-y system_prompt] [-v] [-L logits]\n"
+            "  defaults: -t 1.0 -p 0.9 -s time -n 256 (0: the context length) -m generate;\n"
+            "  without a checkpoint: MODEL.BIN and TOKENIZ.BIN next to this program\n");
+    exit(EXIT_USAGE);
+}
+
+static double parse_number(const char *flag, const char *text)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || v != v) {
+        fatal(EXIT_USAGE, "%s expects a number, not \"%.200s\"", flag, text);
+    }
+    return v;
+}
+
+static int parse_int(const char *flag, const char *text)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || v > 2147483647L || v < -2147483647L - 1) {
+        fatal(EXIT_USAGE, "%s expects a whole number, not \"%.200s\"", flag, text);
+    }
+    return (int)v;
+}
+
+static void print_sizes(const Transformer *t, const Tokenizer *tok)
+{
+    const Config *c = &t->config;
+    fprintf(stderr, "config: dim=%d hidden_dim=%d n_layers=%d n_heads=%d n_kv_heads=%d "
+                    "vocab_size=%d seq_len=%d classifier=%s\n",
+            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
+            c->seq_len, c->shared_classifier ? "shared" : "separate");
+    fprintf(stderr, "memory: weights %.0f bytes, run state %.0f bytes (KV cache for %d positions), "
+                    "tokenizer %.0f bytes, sampler %.0f bytes\n",
+            t->weight_bytes, t->state_bytes, t->steps,
+            (double)tok->vocab_size * (sizeof(char *) + sizeof(float) + sizeof(TokenIndex) + 8) +
+                2.0 * tok->max_token_length,
+            2.0 * c->vocab_size * sizeof(ProbIndex));
+}
+
+int main(int argc, char *argv[])
+{
+    static char model_path[1024], tokenizer_path_buf[1024];
+    const char *checkpoint = NULL, *tokenizer_path = "tokenizer.bin", *prompt = NULL;
+    const char *mode = "generate", *system_prompt = NULL, *logits_path = NULL;
+    float temperature = 1.0f, topp = 0.9f;
+    int steps = 256, seed = 0, i;
+    Sampler *s = &engine.sampler;
+
+    platform_init();
+    check_host();
+
+    i = 1;
+    if (argc >= 2 && argv[1][0] != '-') {
+        checkpoint = argv[1];
+        i = 2;
+    } else {
+        platform_beside_exe(argv[0], "MODEL.BIN", model_path, sizeof model_path);
+        platform_beside_exe(argv[0], "TOKENIZ.BIN", tokenizer_path_buf, sizeof tokenizer_path_buf);
+        checkpoint = model_path;
+        tokenizer_path = tokenizer_path_buf;
+    }
+    for (; i < argc; i += 2) {
+        const char *flag = argv[i], *value;
+        if (flag[0] != '-' || flag[1] == '\0' || flag[2] != '\0') {
+            usage("options are one dash and one letter; unexpected argument: ", flag);
+        }
+        if (flag[1] == 'v') {
+            verbose = 1;
+            i--;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            usage("missing value after ", flag);
+        }
+        value = argv[i + 1];
+        switch (flag[1]) {
+        case 't': temperature = (float)parse_number(flag, value); break;
+        case 'p': topp = (float)parse_number(flag, value); break;
+        case 's': seed = parse_int(flag, value); break;
+        case 'n': steps = parse_int(flag, value); break;
+        case 'i': prompt = value; break;
+        case 'z': tokenizer_path = value; break;
+        case 'm': mode = value; break;
+        case 'y': system_prompt = value; break;
+        case 'L': logits_path = value; break;
+        default:
+            usage("unknown option ", flag);
+        }
+    }
+    if (strcmp(mode, "generate") != 0 && strcmp(mode, "chat") != 0) {
+        fatal(EXIT_USAGE, "unknown mode \"%.200s\" (-m generate or -m chat)", mode);
+    }
+
+    /* llama2.c's clamps */
+    if (temperature < 0.0f) {
+        temperature = 0.0f;
+    }
+    if (topp < 0.0f || topp > 1.0f) {
+        topp = 0.9f;
+    }
+    if (steps < 0) {
+        steps = 0;
+    }
+
+    build_transformer(&engine.transformer, checkpoint, &steps);
+    build_tokenizer(&engine.tokenizer, tokenizer_path, engine.transformer.config.vocab_size);
+    if (verbose) {
+        print_sizes(&engine.transformer, &engine.tokenizer);
+    }
+
+    s->vocab_size = engine.transformer.config.vocab_size;
+    s->temperature = temperature;
+    s->topp = topp;
+    if (seed != 0) {
+        /* atoi's int widened to llama2.c's unsigned long long: sign-extended */
+        s->rng.lo = (unsigned long)seed & M32;
+        s->rng.hi = seed < 0 ? M32 : 0UL;
+    } else {
+        s->rng.lo = (unsigned long)time(NULL) & M32;
+        s->rng.hi = 0UL;
+    }
+    s->probindex = (ProbIndex *)xmalloc((double)s->vocab_size * sizeof(ProbIndex), "the sampler");
+    s->scratch = (ProbIndex *)xmalloc((double)s->vocab_size * sizeof(ProbIndex), "the sampler");
+
+    if (logits_path != NULL) {
+        engine.logits_file = fopen(logits_path, "wb");
+        if (engine.logits_file == NULL) {
+            fatal(EXIT_INPUT, "%s: cannot create the logits file", logits_path);
+        }
+        engine.logits_bytes = (unsigned char *)xmalloc(4.0 * s->vocab_size, "the logits buffer");
+    }
+
+    if (strcmp(mode, "generate") == 0) {
+        generate(prompt != NULL ? prompt : "", steps);
+    } else {
+        chat(prompt, system_prompt, steps);
+    }
+
+    if (engine.logits_file != NULL && fclose(engine.logits_file) != 0) {
+        fatal(EXIT_INPUT, "%s: cannot write the logits file", logits_path);
+    }
+    engine.logits_file = NULL;
+    free(engine.logits_bytes);
+    free(engine.tokens);
+    free(s->probindex);
+    free(s->scratch);
+    free(engine.tokenizer.sorted);
+    free(engine.tokenizer.merge_buffer);
+    free(engine.tokenizer.pool);
+    free(engine.tokenizer.scores);
+    free(engine.tokenizer.vocab);
+    free(engine.transformer.s.memory);
+    free(engine.transformer.w.memory);
+    return 0;
+}

@@ -1,0 +1,236 @@
+"""Bad input never crashes the engine: one line on stderr, a nonzero exit.
+
+Everything here runs the AddressSanitizer + UBSan build (profile
+``sanitize``), on good inputs too, so an out-of-bounds read or an integer
+overflow anywhere on these paths fails the test.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine_util import LILY, PROMPT, SMALL, run, small_model, stderr_lines, with_header, write_tokenizer
+from toolchain import enginebuild
+from toolchain.llama2.checkpoint import Config, write_random_checkpoint
+
+SANITIZER_MARKS = (b"AddressSanitizer", b"runtime error", b"LeakSanitizer", b"Segmentation")
+
+
+@pytest.fixture(scope="module")
+def asan_engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return enginebuild.build_sanitized(tmp_path_factory.mktemp("asan"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> dict[str, Path]:
+    """A good small model and tokenizer plus the base for the damaged ones."""
+    d = tmp_path_factory.mktemp("inputs")
+    return {"dir": d, "model": small_model(d), "tok": models_dir / "tok512.bin"}
+
+
+def clean(proc) -> None:
+    for mark in SANITIZER_MARKS:
+        assert mark not in proc.stderr, proc.stderr.decode(errors="replace")
+
+
+# --------------------------------------------------------------------------- good inputs
+
+
+def test_asan_greedy_story(asan_engine: Path, stories260k: tuple[Path, Path]) -> None:
+    ckpt, tok = stories260k
+    proc = run(asan_engine, ckpt, "-z", tok, "-t", "0", "-n", "120", "-i", PROMPT)
+    clean(proc)
+    assert proc.returncode == 0 and proc.stdout.startswith(LILY)
+
+
+@pytest.mark.parametrize("flags", [["-t", "1", "-p", "0.9", "-s", "3"], ["-t", "0.8", "-p", "1", "-s", "-9"],
+                                   ["-t", "1", "-p", "0.5", "-i", "caf\u00e9 \U0001f600 <0x41>"]])
+def test_asan_sampling(asan_engine: Path, stories260k: tuple[Path, Path], flags: list[str]) -> None:
+    ckpt, tok = stories260k
+    proc = run(asan_engine, ckpt, "-z", tok, "-n", "200", *flags)
+    clean(proc)
+    assert proc.returncode == 0
+
+
+def test_asan_chat(asan_engine: Path, stories260k: tuple[Path, Path]) -> None:
+    ckpt, tok = stories260k
+    proc = run(asan_engine, ckpt, "-z", tok, "-m", "chat", "-n", "120", "-s", "1", stdin=b"sys\nhi\nmore\n")
+    clean(proc)
+    assert proc.returncode == 0
+
+
+def test_asan_gqa_separate_classifier_32000_vocab(asan_engine: Path, models_dir: Path, tmp_path: Path) -> None:
+    cfg = Config(32, 48, 2, 4, 2, 32000, 24, shared_classifier=False)
+    ckpt = tmp_path / "v32k.bin"
+    write_random_checkpoint(ckpt, cfg, seed=4)
+    proc = run(asan_engine, ckpt, "-z", models_dir / "tokenizer.bin", "-n", "24", "-s", "2", "-i", "Grüße \u65e5")
+    clean(proc)
+    assert proc.returncode == 0, proc.stderr
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def _truncated(f: dict[str, Path]) -> list[str]:
+    p = f["dir"] / "truncated.bin"
+    p.write_bytes(f["model"].read_bytes()[:-100])
+    return [str(p), "-z", str(f["tok"])]
+
+
+def _extra(f: dict[str, Path]) -> list[str]:
+    p = f["dir"] / "extra.bin"
+    p.write_bytes(f["model"].read_bytes() + b"\0" * 8)
+    return [str(p), "-z", str(f["tok"])]
+
+
+def _short(f: dict[str, Path]) -> list[str]:
+    p = f["dir"] / "short.bin"
+    p.write_bytes(b"\x10\0\0\0" * 3)
+    return [str(p), "-z", str(f["tok"])]
+
+
+def _header(**fields: int) -> Callable[[dict[str, Path]], list[str]]:
+    def make(f: dict[str, Path]) -> list[str]:
+        name = "_".join(f"{k}{v}" for k, v in fields.items()) + ".bin"
+        return [str(with_header(f["model"], f["dir"] / name, **fields)), "-z", str(f["tok"])]
+    return make
+
+
+def _huge(f: dict[str, Path]) -> list[str]:
+    """A 7B-shaped header on a small file: too big for any 32-bit process."""
+    return _header(dim=4096, hidden_dim=11008, n_layers=32, n_heads=32, n_kv_heads=32, vocab_size=32000,
+                   seq_len=2048)(f)
+
+
+def _vocab_mismatch(f: dict[str, Path]) -> list[str]:
+    """A well-formed model with 600 tokens against the 512-token tokenizer."""
+    cfg = Config(SMALL.dim, SMALL.hidden_dim, 1, 2, 2, 600, 16, shared_classifier=True)
+    return [str(small_model(f["dir"], cfg, name="vocab600.bin")), "-z", str(f["tok"])]
+
+
+def _tok(f: dict[str, Path], name: str, data: bytes) -> list[str]:
+    p = f["dir"] / name
+    p.write_bytes(data)
+    return [str(f["model"]), "-z", str(p)]
+
+
+def _tok_truncated(f: dict[str, Path]) -> list[str]:
+    return _tok(f, "tok_trunc.bin", f["tok"].read_bytes()[:3001])
+
+
+def _tok_too_few(f: dict[str, Path]) -> list[str]:
+    p = write_tokenizer(f["dir"] / "tok_few.bin", [b"a"] * 300, 4)
+    return [str(f["model"]), "-z", str(p)]
+
+
+def _tok_too_many(f: dict[str, Path]) -> list[str]:
+    p = write_tokenizer(f["dir"] / "tok_many.bin", [b"a"] * 600, 4)
+    return [str(f["model"]), "-z", str(p)]
+
+
+def _tok_long_token(f: dict[str, Path]) -> list[str]:
+    pieces = [b"ab"] * 512
+    pieces[7] = b"abcdefgh"
+    p = write_tokenizer(f["dir"] / "tok_long.bin", pieces, 4)
+    return [str(f["model"]), "-z", str(p)]
+
+
+def _tok_negative_length(f: dict[str, Path]) -> list[str]:
+    lengths = [2] * 512
+    lengths[3] = -1
+    p = write_tokenizer(f["dir"] / "tok_neg.bin", [b"ab"] * 512, 4, lengths)
+    return [str(f["model"]), "-z", str(p)]
+
+
+def _tok_bad_max(f: dict[str, Path]) -> list[str]:
+    return _tok(f, "tok_max.bin", struct.pack("<i", -7) + f["tok"].read_bytes()[4:])
+
+
+def _long_prompt(f: dict[str, Path]) -> list[str]:
+    return [str(f["model"]), "-z", str(f["tok"]), "-i", "and then " * 40]  # SMALL has seq_len 16
+
+
+def _args(*extra: str) -> Callable[[dict[str, Path]], list[str]]:
+    return lambda f: [str(f["model"]), "-z", str(f["tok"]), *extra]
+
+
+BAD = {
+    "missing checkpoint": lambda f: [str(f["dir"] / "nope.bin")],
+    "empty checkpoint": lambda f: _tok(f, "empty.bin", b"")[2:3] + ["-z", str(f["tok"])],
+    "short header": _short,
+    "truncated weights": _truncated,
+    "bytes after weights": _extra,
+    "dim zero": _header(dim=0),
+    "negative layers": _header(n_layers=-2),
+    "absurd dim": _header(dim=1 << 30),
+    "absurd vocab": _header(vocab_size=-(1 << 31)),
+    "dim % n_heads": _header(n_heads=3),
+    "n_heads % n_kv_heads": _header(n_heads=4, n_kv_heads=3),
+    "kv heads > heads": _header(n_kv_heads=4),
+    "needs > 2 GB": _huge,
+    "vocab 600 vs tokenizer 512": _vocab_mismatch,
+    "header vocab changed": _header(vocab_size=600),
+    "missing tokenizer": lambda f: [str(f["model"]), "-z", str(f["dir"] / "nope.tok")],
+    "truncated tokenizer": _tok_truncated,
+    "tokenizer with fewer tokens": _tok_too_few,
+    "tokenizer with more tokens": _tok_too_many,
+    "token longer than max": _tok_long_token,
+    "negative token length": _tok_negative_length,
+    "negative max_token_length": _tok_bad_max,
+    "prompt longer than context": _long_prompt,
+    "temperature not a number": _args("-t", "warm"),
+    "steps not a number": _args("-n", "12x"),
+    "seed not an int": _args("-s", "1.5"),
+    "seed out of range": _args("-s", "99999999999"),
+    "topp nan": _args("-p", "nan"),
+    "unknown mode": _args("-m", "talk"),
+    "chat system prompt too long": _args("-m", "chat", "-y", "x" * 600),
+    "logits file not writable": _args("-L", "/nonexistent-dir/logits.f32"),
+}
+
+USAGE = {
+    "unknown flag": _args("-q", "1"),
+    "flag without value": _args("-n"),
+    "long flag": _args("--steps", "3"),
+    "stray argument": _args("-n", "3", "extra"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line(case: str, asan_engine: Path, files: dict[str, Path]) -> None:
+    proc = run(asan_engine, *BAD[case](files), "-n", "4")
+    clean(proc)
+    assert proc.returncode not in (0, None) and proc.returncode > 0, proc.returncode
+    lines = stderr_lines(proc)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ")
+    assert proc.stdout == b""
+
+
+@pytest.mark.parametrize("case", list(USAGE))
+def test_usage_error(case: str, asan_engine: Path, files: dict[str, Path]) -> None:
+    proc = run(asan_engine, *USAGE[case](files))
+    clean(proc)
+    assert proc.returncode == 1
+    lines = stderr_lines(proc)
+    assert lines[0].startswith("error: ") and lines[1].startswith("usage: run")
+    assert proc.stdout == b""
+
+
+def test_too_big_names_the_limit(asan_engine: Path, files: dict[str, Path]) -> None:
+    proc = run(asan_engine, *_huge(files))
+    assert b"a 32-bit process can address at most 2048 MB" in proc.stderr
+    assert proc.returncode == 3
+
+
+def test_messages_name_the_file(asan_engine: Path, files: dict[str, Path]) -> None:
+    proc = run(asan_engine, *_tok_long_token(files))
+    assert b"tok_long.bin: token 7 is 8 bytes long; max_token_length is 4" in proc.stderr
+    proc = run(asan_engine, *_truncated(files))
+    assert b"truncated.bin: file is" in proc.stderr
+    proc = run(asan_engine, *_vocab_mismatch(files))
+    assert b"tok512.bin: holds 512 tokens but the model's vocabulary has 600" in proc.stderr

@@ -1,0 +1,30 @@
+"""``invoke bench``: the engine's tok/s and callgrind instructions per token.
+
+Thin: ``toolchain.bench`` builds, runs and counts; this prints its table.
+"""
+
+from __future__ import annotations
+
+from invoke import Collection, task
+
+from toolchain.cli.common import user_errors
+
+
+@task
+def bench(c):
+    """Measure the engine (native and 32-bit x87 builds) on stories260K and a 15M-shaped model."""
+    _bench()
+
+
+@user_errors
+def _bench() -> None:
+    from toolchain import bench as b
+
+    results = b.run_bench()
+    for line in b.report(results, b.load_settings()["target_build"]):
+        print(line)
+
+
+def register(ns: Collection) -> None:
+    """Add the bench task."""
+    ns.add_task(bench)
