@@ -1,0 +1,127 @@
+"""The porting engine and each patch, in memory: goldens, idempotence,
+line numbers, refusals, and the output-folder rules of port_tree."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from toolchain.errors import PortError
+from toolchain.porting import port_source, port_tree, report_tree
+from toolchain.porting.compat import FAMILIES, render
+from toolchain.porting.series import load_series, parse_header
+from toolchain.porting.source import Unit, nodes_of
+from toolchain.porting.validate import FIXTURES, RUNNER, check_golden
+
+SERIES = load_series()
+
+
+def test_every_patch_is_documented_and_has_a_golden() -> None:
+    assert len(SERIES) >= 20
+    for patch in SERIES:
+        assert len(patch.why) > 40 and len(patch.limits) > 20 and patch.confidence, patch.id
+        assert (FIXTURES / patch.id / "before.c").is_file(), patch.id
+        assert (FIXTURES / patch.id / "after.c").is_file(), patch.id
+
+
+@pytest.mark.parametrize("patch_id", [p.id for p in SERIES])
+def test_golden_and_idempotence(patch_id: str) -> None:
+    failed = [str(o) for o in check_golden(FIXTURES / patch_id) if not o.ok]
+    assert not failed
+
+
+def test_series_output_reparses_and_has_no_c99_left() -> None:
+    text, changes = port_source(RUNNER / "run.c", (RUNNER / "run.c").read_bytes())
+    unit = Unit.parse(Path("ported.c"), text)  # raises on ERROR nodes
+    comments = nodes_of(unit.root, "comment")
+    assert comments and not [c for c in comments if unit.text(c).startswith("//")]
+    for node in reversed(comments):
+        text = text[:node.start_byte] + text[node.end_byte:]
+    for c99 in (rb"long long", rb"\bexpf\(", rb"\bmmap\(", rb"\bclock_gettime\(", rb"#pragma omp",
+                rb"__func__", rb"\binline\b", rb"\brestrict\b", rb"[0-9A-Fa-f]U?LL\b", rb"%zu", rb"\bbool\b",
+                rb"\(Sampler\)\{"):
+        assert not re.search(c99, text), c99
+    assert {c.patch_id for c in changes} >= {"for-declarations", "mixed-declarations",
+                                             "designated-initializers", "compound-literals"}
+
+
+def test_report_gives_original_line_numbers() -> None:
+    lines = (RUNNER / "run.c").read_text().splitlines()
+    changes = report_tree(RUNNER)
+    assert changes
+    for change in changes:
+        text = lines[change.line - 1]
+        if change.patch_id == "float-math":
+            assert "f(" in text
+        if change.patch_id == "pragma-omp":
+            assert "#pragma omp" in text
+        if change.patch_id == "line-comments":
+            assert "//" in text
+
+
+def test_mixed_declarations_open_blocks_not_hoist() -> None:
+    src = b"int f(void) { int a = 1; a++; const int b = a * 2; { int a = 5; a++; } return a + b; }\n"
+    out, _ = port_source(Path("m.c"), src, only="mixed-declarations")
+    assert out == b"int f(void) { int a = 1; a++; { const int b = a * 2; { int a = 5; a++; } return a + b; }}\n"
+
+
+def test_unparsable_file_is_refused_with_line_and_column() -> None:
+    with pytest.raises(PortError, match=r"bad\.c:2:\d+: "):
+        port_source(Path("bad.c"), b"int main(void) {\n  int x = ;\n}\n")
+
+
+def test_designated_initialiser_of_unknown_struct_is_refused() -> None:
+    src = b"#include \"cfg.h\"\nvoid f(void) { Config c = { .dim = 3 }; (void)c; }\n"
+    with pytest.raises(PortError, match=r"u\.c:2:\d+: the definition of 'Config' is not in this file"):
+        port_source(Path("u.c"), src)
+
+
+def test_writable_mmap_is_refused() -> None:
+    src = b"void f(int fd) { char *p = mmap(0, 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0); }\n"
+    with pytest.raises(PortError, match=r"w\.c:1:\d+: only read-only mmap"):
+        port_source(Path("w.c"), src)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_compat_header_carries_only_what_is_used(family: str) -> None:
+    small = render(family, {"rc_int64"})
+    assert "rc_strtoll" not in small and "rc_mmap_load" not in small
+    full = render(family, {"rc_strtoll", "rc_clock_gettime", "rc_mmap_load", "rc_snprintf"})
+    assert "static rc_int64 rc_strtoll" in full and "rc_mmap_load" in full
+    assert ("I64d" in full) == (family != "gcc")
+    assert ("__int64" in full) == (family != "gcc")
+
+
+def test_port_tree_refuses_out_inside_src_and_foreign_folders(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.c").write_text("int main(void) { // hi\n}\n")
+    (src / "win.c").write_text("int shim;\n")
+    with pytest.raises(PortError, match="inside the source tree"):
+        port_tree(src, src / "out")
+    with pytest.raises(PortError, match="inside the source tree"):
+        port_tree(src, src)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    with pytest.raises(PortError, match="not empty"):
+        port_tree(src, foreign)
+    assert (foreign / "keep.txt").read_text() == "mine"
+    out = tmp_path / "out"
+    result = port_tree(src, out, compiler="mingw")
+    assert sorted(p.name for p in result.files) == ["a.c", "rcompat.h"]
+    assert not (out / "win.c").exists()
+    assert (out / "a.c").read_text().startswith('#include "rcompat.h"\nint main(void) { /* hi */')
+    again = port_tree(src, out, compiler="gcc")  # a previous port's folder may be reused
+    assert again.files and (src / "a.c").read_text() == "int main(void) { // hi\n}\n"
+    with pytest.raises(PortError, match="unknown compiler family"):
+        port_tree(src, tmp_path / "x", compiler="msvc")
+
+
+def test_patch_header_parser_rejects_bad_lines(tmp_path: Path) -> None:
+    bad = tmp_path / "x.patch"
+    bad.write_text("Patch x\n")
+    with pytest.raises(PortError, match=r"x\.patch:1: expected 'Field: value'"):
+        parse_header(bad)

@@ -1,0 +1,272 @@
+"""Compound literals and designated initialisers (patches
+``compound-literals`` and ``designated-initializers``).
+
+C89 has neither.  A designated list becomes a positional one in the
+struct's field order, gaps filled with ``0`` (``{0}`` for an aggregate
+member, so brace elision cannot shift the following values).  That needs the
+struct's definition, which must be in the same file (a header of the tree
+is not read: documented limit).  An automatic object whose values are not
+constant expressions cannot have a C89 aggregate initialiser at all; it is
+zero-initialised with ``{0}`` and the designated members are assigned right
+after the declaration, in the order they were written.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tree_sitter import Node
+
+from toolchain.porting.registry import rule
+from toolchain.porting.source import Edit, Unit, nodes_of, walk
+
+CONSTANT_NODES = {
+    "number_literal", "string_literal", "string_content", "escape_sequence", "char_literal",
+    "character", "concatenated_string", "true", "false", "null", "unary_expression",
+    "binary_expression", "parenthesized_expression", "cast_expression", "type_descriptor",
+    "primitive_type", "sized_type_specifier", "sizeof_expression", "type_identifier",
+    "abstract_pointer_declarator", "initializer_list",
+}
+MACRO_LIKE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+STATEMENTS = {"expression_statement", "return_statement", "if_statement", "while_statement",
+              "do_statement", "for_statement", "switch_statement", "declaration"}
+
+
+class Types:
+    """The struct definitions and typedefs of one translation unit."""
+
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+        self.tags: dict[str, Node] = {}
+        self.typedefs: dict[str, Node] = {}
+        self.enumerators: set[str] = set()
+        for node in walk(unit.root):
+            if node.type in ("struct_specifier", "union_specifier"):
+                name, body = node.child_by_field_name("name"), node.child_by_field_name("body")
+                if name is not None and body is not None:
+                    self.tags[unit.text(name)] = node
+            elif node.type == "type_definition":
+                base = node.child_by_field_name("type")
+                for decl in node.children_by_field_name("declarator"):
+                    if decl.type == "type_identifier" and base is not None:
+                        self.typedefs[unit.text(decl)] = base
+            elif node.type == "enumerator":
+                name = node.child_by_field_name("name")
+                if name is not None:
+                    self.enumerators.add(unit.text(name))
+
+    def resolve(self, type_node: Node | None) -> Node | None:
+        """The struct/union specifier *with a body* that ``type_node`` names."""
+        for _ in range(16):
+            if type_node is None:
+                return None
+            if type_node.type in ("struct_specifier", "union_specifier"):
+                if type_node.child_by_field_name("body") is not None:
+                    return type_node
+                name = type_node.child_by_field_name("name")
+                return self.tags.get(self.unit.text(name)) if name is not None else None
+            if type_node.type == "type_identifier":
+                type_node = self.typedefs.get(self.unit.text(type_node))
+                continue
+            return None
+        return None
+
+    def is_aggregate(self, type_node: Node | None) -> bool:
+        return self.resolve(type_node) is not None
+
+    def fields(self, spec: Node) -> list[tuple[str, bool]]:
+        """(name, is aggregate) for each member, in declaration order."""
+        result = []
+        body = spec.child_by_field_name("body")
+        assert body is not None
+        for field in body.named_children:
+            if field.type != "field_declaration":
+                continue
+            base = field.child_by_field_name("type")
+            for decl in field.children_by_field_name("declarator"):
+                aggregate = decl.type == "array_declarator" or (
+                    decl.type == "field_identifier" and self.is_aggregate(base))
+                name = decl
+                while name is not None and name.type != "field_identifier":
+                    name = name.child_by_field_name("declarator")
+                if name is not None:
+                    result.append((self.unit.text(name), aggregate))
+        return result
+
+
+def _is_constant(unit: Unit, types: Types, value: Node) -> bool:
+    """A conservative test for 'constant expression' (C89 needs one here)."""
+    for node in walk(value):
+        if not node.is_named:
+            continue
+        if node.type == "identifier":
+            name = unit.text(node)
+            if name not in types.enumerators and not MACRO_LIKE.match(name):
+                return False
+        elif node.type not in CONSTANT_NODES:
+            return False
+    return True
+
+
+def _int_value(unit: Unit, node: Node) -> int:
+    text = unit.text(node).rstrip("uUlL")
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise unit.error(node, f"array designator [{unit.text(node)}] is not an integer literal") from None
+
+
+@rule("designated-initializers")
+def designated_initializers(unit: Unit) -> list[Edit]:
+    types = Types(unit)
+    edits: list[Edit] = []
+    for init in nodes_of(unit.root, "initializer_list"):
+        designated = any(c.type == "initializer_pair" for c in init.named_children)
+        if not designated and not _non_constant_automatic(unit, types, init):
+            continue
+        holder = init.parent
+        if holder is None or holder.type != "init_declarator":
+            raise unit.error(init, "designated initialiser nested in another initialiser or "
+                                   "expression: not handled, name the inner object")
+        decl = holder.parent
+        target = holder.child_by_field_name("declarator")
+        assert decl is not None and target is not None
+        base = decl.child_by_field_name("type")
+        is_array = target.type == "array_declarator"
+        if is_array:
+            names: list[str] | None = None
+            elem_aggregate = types.is_aggregate(base)
+        else:
+            spec = types.resolve(base)
+            if spec is None:
+                raise unit.error(init, f"the definition of '{unit.text(base) if base else '?'}' is not "
+                                       "in this file: cannot order its designated initialiser")
+            members = types.fields(spec)
+            names = [m[0] for m in members]
+        slots: dict[int, Node] = {}
+        order: list[int] = []
+        cursor = 0
+        for item in init.named_children:
+            if item.type == "comment":
+                continue
+            if item.type == "initializer_pair":
+                designators = item.children_by_field_name("designator")
+                if len(designators) != 1:
+                    raise unit.error(item, "nested designators (.a.b = / [i].x =) are not handled")
+                d = designators[0]
+                if d.type == "field_designator":
+                    if names is None:
+                        raise unit.error(d, "field designator in an array initialiser")
+                    field = unit.text(d).lstrip(".").strip()
+                    if field not in names:
+                        raise unit.error(d, f"no member '{field}' in {unit.text(base)}")
+                    cursor = names.index(field)
+                else:
+                    index_node = next(c for c in d.named_children)
+                    cursor = _int_value(unit, index_node)
+                value = item.child_by_field_name("value")
+            else:
+                value = item
+            assert value is not None
+            if value.type == "initializer_list" and _designated_lists_in(value):
+                raise unit.error(value, "nested designated initialiser: not handled")
+            slots[cursor] = value
+            order.append(cursor)
+            cursor += 1
+        why = ("designated initialisers are C99" if designated
+               else "C89 aggregate initialisers must be constant")
+        storage = {unit.text(c) for c in decl.children if c.type == "storage_class_specifier"}
+        file_scope = decl.parent is not None and decl.parent.type == "translation_unit"
+        constant = file_scope or "static" in storage or all(
+            _is_constant(unit, types, v) for v in slots.values())
+        if constant:
+            texts = []
+            for i in range(max(slots) + 1):
+                if i in slots:
+                    texts.append(unit.text(slots[i]))
+                else:
+                    agg = elem_aggregate if names is None else members[i][1]
+                    texts.append("{0}" if agg else "0")
+            edits.append(Edit(init.start_byte, init.end_byte, "{ " + ", ".join(texts) + " }", why))
+            continue
+        if is_array and target.child_by_field_name("size") is None:
+            raise unit.error(init, "array of unspecified size with a non-constant initialiser: "
+                                   "give the size")
+        if len(decl.children_by_field_name("declarator")) != 1:
+            raise unit.error(decl, "non-constant designated initialiser in a declaration of several "
+                                   "objects: not handled, declare them one by one")
+        if any(c.type == "type_qualifier" and unit.text(c) == "const" for c in decl.children):
+            raise unit.error(decl, "const object with a non-constant designated initialiser: "
+                                   "C89 cannot express it; drop the const")
+        name_node = target
+        while name_node.type != "identifier":
+            name_node = name_node.child_by_field_name("declarator")
+        obj = unit.text(name_node)
+        sets = []
+        for i in order:
+            lhs = f"{obj}[{i}]" if names is None else f"{obj}.{names[i]}"
+            sets.append(f"{lhs} = {unit.text(slots[i])};")
+        edits.append(Edit(init.start_byte, init.end_byte, "{0}", why))
+        edits.append(Edit(decl.end_byte, decl.end_byte, " " + " ".join(sets),
+                          "C89 aggregate initialisers must be constant: members assigned instead"))
+    return edits
+
+
+def _non_constant_automatic(unit: Unit, types: Types, init: Node) -> bool:
+    """An automatic object's positional initialiser with a non-constant value
+    (C89 rejects it: "initializer element is not computable at load time")."""
+    holder = init.parent
+    if holder is None or holder.type != "init_declarator":
+        return False
+    decl = holder.parent
+    if decl is None or decl.parent is None or decl.parent.type == "translation_unit":
+        return False
+    if any(c.type == "storage_class_specifier" and unit.text(c) in ("static", "extern") for c in decl.children):
+        return False
+    return not all(_is_constant(unit, types, v) for v in init.named_children if v.type != "comment")
+
+
+def _designated_lists_in(node: Node) -> bool:
+    return any(n.type == "initializer_pair" for n in walk(node))
+
+
+@rule("compound-literals")
+def compound_literals(unit: Unit) -> list[Edit]:
+    edits: list[Edit] = []
+    why = "compound literals are C99"
+    taken = {int(m) for m in re.findall(rb"\brc_lit(\d+)\b", unit.source)}
+    counter = max(taken, default=0)
+    for lit in nodes_of(unit.root, "compound_literal_expression"):
+        outer = lit.parent
+        while outer is not None and outer.type != "compound_literal_expression":
+            outer = outer.parent
+        if outer is not None:
+            raise unit.error(lit, "compound literal inside another compound literal: not handled")
+        type_desc = lit.child_by_field_name("type")
+        value = lit.child_by_field_name("value")
+        assert type_desc is not None and value is not None
+        if any(c.type.startswith("abstract_") for c in type_desc.named_children):
+            raise unit.error(lit, f"compound literal of type ({unit.text(type_desc)}): only "
+                                  "struct/scalar types are handled")
+        holder = lit.parent
+        if holder is not None and holder.type == "init_declarator" and \
+                holder.child_by_field_name("declarator").type == "identifier":
+            edits.append(Edit(lit.start_byte, value.start_byte, "", why))
+            continue
+        stmt = lit.parent
+        while stmt is not None and stmt.type not in STATEMENTS:
+            stmt = stmt.parent
+        if stmt is None or stmt.type not in ("expression_statement", "return_statement", "if_statement"):
+            kind = stmt.type.replace("_", " ") if stmt is not None else "file scope"
+            raise unit.error(lit, f"compound literal in a {kind}: not handled")
+        if stmt.type == "if_statement":
+            cond = stmt.child_by_field_name("condition")
+            if cond is None or not (cond.start_byte <= lit.start_byte < cond.end_byte):
+                raise unit.error(lit, "compound literal in an if statement: not handled")
+        counter += 1
+        temp = f"rc_lit{counter}"
+        edits.append(Edit(stmt.start_byte, stmt.start_byte,
+                          f"{{ {unit.text(type_desc)} {temp} = {unit.text(value)}; ", why))
+        edits.append(Edit(lit.start_byte, lit.end_byte, temp, why))
+        edits.append(Edit(stmt.end_byte, stmt.end_byte, " }", ""))
+    return edits
