@@ -180,3 +180,22 @@ def test_pre_p6_targets_pass_the_audit_and_run(target: str, cpu: str, tmp_path: 
     with zipfile.ZipFile(tmp_path / f"retrollama-{target}.zip") as zf:
         names = set(zf.namelist())
     assert {"SRC/WINSTART.C", "SRC/MSVCRTFN.C"} <= names  # the own startup travels with the sources
+
+
+@pytest.mark.wine
+def test_build_from_a_ported_c99_tree(tmp_path: Path) -> None:
+    src = Path(__file__).parent / "fixtures" / "port" / "runner"
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    proc = invoke("build", "--target", "win98-mingw", "--source", str(src), "--out", str(tmp_path),
+                  env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "work")})
+    assert proc.returncode == 0, proc.stderr
+    assert "port" in proc.stderr and "changes" in proc.stderr
+    unpacked = tmp_path / "u"
+    with zipfile.ZipFile(tmp_path / "retrollama-win98-mingw.zip") as zf:
+        zf.extractall(unpacked)
+        names = set(zf.namelist())
+    assert {"RUN.EXE", "SRC/RUN.C", "SRC/MAKEFILE", "RUN.BAT"} <= names
+    proc2 = run_under_wine(unpacked / "RUN.EXE", ["MODEL.BIN", "-z", "TOKENIZ.BIN", "-t", "0", "-n", "60",
+                                                  "-i", "Once upon a time"], cwd=unpacked)
+    assert proc2.stdout.decode("ascii").replace("\r\n", "\n").startswith(LILY)
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before  # the user's tree is untouched

@@ -167,7 +167,7 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts.prompt)
     if exe is not None:
         with console.status("test-running RUN.EXE under Wine"):
-            smoke = smoke_test(bundle, target.names.exe)
+            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer)
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
     write_manifest(bundle)
     zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")

@@ -43,12 +43,16 @@ def run_under_wine(exe: Path, args: list[str], cwd: Path, timeout: int = TIMEOUT
     )
 
 
-def smoke_test(bundle: Path, exe_name: str, tokens: int = 8) -> SmokeResult:
-    """Run ``exe_name`` in the bundle folder with its default model files."""
+def smoke_test(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: int = 8) -> SmokeResult:
+    """Run ``exe_name`` in the bundle folder on its model, as RUN.BAT does.
+
+    The model files are named on the command line (llama2.c's syntax), so a
+    ported llama2.c tree, which has no bundle defaults, runs the same way.
+    """
     if not wine_available():
         return SmokeResult(False, "", "Wine not installed: RUN.EXE was not test-run")
     try:
-        proc = run_under_wine(bundle.resolve() / exe_name, ["-n", str(tokens), "-t", "0"], cwd=bundle)
+        proc = run_under_wine(bundle.resolve() / exe_name, [model, "-z", tokenizer, "-n", str(tokens), "-t", "0"], cwd=bundle)
     except subprocess.TimeoutExpired:
         raise BuildError(f"{bundle / exe_name}: no result under Wine within {TIMEOUT_S} s") from None
     out = proc.stdout.decode("latin-1")
