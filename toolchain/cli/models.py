@@ -1,0 +1,217 @@
+"""Model and transfer tasks: ``models`` (list, fetch), ``inspect``, ``serve``, ``demo-model``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Collection, task
+from rich.console import Console
+from rich.table import Table
+
+from toolchain import paths
+from toolchain.cli.common import user_errors
+from toolchain.errors import ConfigError, ModelError
+
+MB = 1024 * 1024
+
+
+def _console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _platform(target: str | None):  # type: ignore[no-untyped-def]
+    """The target's platform (an alias such as win98 means its first target: they share one)."""
+    if not target:
+        return None
+    from toolchain.targets import aliases, load_target
+
+    names = aliases().get(target)
+    return load_target(names[0] if names else target).platform
+
+
+def _ram(ram: str | None, target: str | None) -> tuple[int | None, int | None, str]:
+    """(RAM bytes, largest file bytes, where the RAM figure comes from)."""
+    from toolchain.models.inspect import parse_size
+
+    platform = _platform(target)
+    max_file = platform.max_file_bytes if platform else None
+    if ram:
+        return parse_size(ram), max_file, f"--ram {ram}"
+    if platform:
+        return platform.ram_mb * MB, max_file, f"a typical {platform.os_name} PC ({target})"
+    return None, None, ""
+
+
+@task(
+    name="list",
+    default=True,
+    help={
+        "ram": "RAM of the old PC, e.g. 64M: adds a 'fits' column",
+        "target": "take the RAM and file-size limit from a target (win98, win95, nt4...)",
+        "steps": "tokens per run, for the KV cache (default 256)",
+    },
+)
+def list_models(c, ram=None, target=None, steps=256):
+    """List the models retrollama can fetch, what each needs, and whether it is cached."""
+    _list(ram, target, int(steps))
+
+
+@user_errors
+def _list(ram: str | None, target: str | None, steps: int) -> None:
+    from toolchain.models import inspect, registry
+
+    available, max_file, why = _ram(ram, target)
+    table = Table(title=f"models (cache: {registry.cache_dir()})")
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    for col in ("MB", "params", "RAM fp32", "RAM int8", "tok/s PII-350"):
+        table.add_column(col, justify="right")
+    if available:
+        table.add_column(f"fits {available // MB} MB")
+    table.add_column("cache", no_wrap=True)
+    for entry in registry.load().values():
+        size = f"{entry.size / MB:.1f}" if entry.size else "?"
+        row = [entry.name, entry.kind, size]
+        if entry.config is not None:
+            est = inspect.estimate_config(entry.config.to_config(), file_bytes=entry.size, steps=steps,
+                                          max_file_bytes=max_file)
+            row += [f"{est.params / 1e6:.2f}M", f"{est.ram_bytes / MB:.1f}", f"{est.ram_bytes_int8 / MB:.1f}",
+                    f"{est.tok_per_s_p2_350:.2f}"]
+            if available:
+                fp32 = est.fits(available)
+                int8 = inspect.estimate_config(entry.config.to_config(), steps=steps, quant="int8").fits(available)
+                row.append("fp32" if fp32 else ("int8 only" if int8 else "no"))
+        else:
+            row += ["", "", "", ""] + ([""] if available else [])
+        row.append(registry.cache_state(entry))
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:
+        console.width = 120  # logs and pipes: do not squeeze the table to 80 columns
+    console.print(table)
+    if available:
+        _console().print(f"'fits' leaves room for Windows; RAM from {why}.")
+
+
+@task(help={"name": "registry name (see `invoke models`)", "quiet": "no progress bar"})
+def fetch(c, name, quiet=False):
+    """Download a model (and its tokenizer) into the cache, resuming and verifying sha256."""
+    _fetch(name, quiet)
+
+
+@user_errors
+def _fetch(name: str, quiet: bool) -> None:
+    from toolchain.models import fetch as fetcher
+    from toolchain.models import registry
+
+    entries = registry.load()
+    for entry in registry.with_tokenizer(registry.get(name, entries), entries):
+        path = fetcher.fetch(entry, progress=not quiet)
+        print(f"{entry.name}: {path}")
+
+
+@task(
+    name="inspect",
+    help={
+        "model": "checkpoint file, or a registry name (planned from the registry if not downloaded)",
+        "tokenizer": "tokenizer.bin to check against the model",
+        "ram": "RAM of the old PC, e.g. 32M (default: the target's typical RAM)",
+        "steps": "tokens per run, for the KV cache (default 256)",
+        "target": "target whose RAM and file-size limit to check against (win98, win95, nt4...)",
+        "quant": "fp32 or int8: which weights 'fits' is judged for",
+    },
+)
+def inspect_model(c, model, tokenizer=None, ram=None, steps=256, target=None, quant="fp32"):
+    """Config, parameters, RAM, fit and estimated Pentium II speed of a model."""
+    _inspect(model, tokenizer, ram, int(steps), target, quant)
+
+
+@user_errors
+def _inspect(model: str, tokenizer: str | None, ram: str | None, steps: int, target: str | None,
+             quant: str) -> None:
+    from toolchain.models import inspect, registry
+
+    available, max_file, why = _ram(ram, target)
+    tok = Path(tokenizer) if tokenizer else None
+    path = Path(model)
+    if path.is_file():
+        est = inspect.estimate(path, steps=steps, tokenizer=tok, quant=quant, max_file_bytes=max_file)
+        title = str(path)
+    elif path.suffix or "/" in model:
+        raise ConfigError(f"{model}: no such checkpoint file (or registry name; see `invoke models`)")
+    else:
+        entries = registry.load()
+        entry = registry.get(model, entries)
+        if entry.config is None:
+            raise ConfigError(f"{model}: is a tokenizer, not a model")
+        cached = registry.cached_path(entry)
+        if tok is None and entry.tokenizer:
+            tok_path = registry.cached_path(entries[entry.tokenizer])
+            tok = tok_path if tok_path.is_file() else None
+        if cached.is_file():
+            est = inspect.estimate(cached, steps=steps, tokenizer=tok, quant=quant, max_file_bytes=max_file)
+            title = f"{entry.name} ({cached})"
+        else:
+            est = inspect.estimate_config(entry.config.to_config(), file_bytes=entry.size, steps=steps,
+                                          tokenizer=tok, quant=quant, max_file_bytes=max_file)
+            title = f"{entry.name} (from the registry; not downloaded)"
+    print(title)
+    for line in inspect.report(est, available):
+        print(f"  {line}")
+    if available:
+        print(f"  (RAM from {why})")
+    if est.problems:
+        raise ModelError(f"{title}: {len(est.problems)} problem(s), listed above")
+
+
+@task(
+    help={
+        "bundle": "bundle folder or zip to serve (default: dist/retrollama-TARGET.zip)",
+        "target": "serve dist/retrollama-TARGET.zip (default win98)",
+        "bind": "the ONE address to listen on (default 127.0.0.1: this PC only; give your LAN address)",
+        "port": "TCP port (default 2121; 21 needs root)",
+    }
+)
+def serve(c, bundle=None, target=None, bind="127.0.0.1", port=2121):
+    """Serve a bundle read-only over FTP (anonymous, active + passive) and say what to type on Windows 98."""
+    _serve(bundle, target, bind, int(port))
+
+
+@user_errors
+def _serve(bundle: str | None, target: str | None, bind: str, port: int) -> None:
+    from toolchain.serve import serve as run_server
+
+    if bundle and target:
+        raise ConfigError("give --bundle or --target, not both")
+    source = Path(bundle) if bundle else paths.REPO_ROOT / "dist" / f"retrollama-{target or 'win98'}.zip"
+    run_server(source, bind, port)
+
+
+@task(
+    name="demo-model",
+    help={
+        "out": "folder for MODEL.BIN, TOKENIZ.BIN and README.md (default models/demo)",
+        "minutes": "training time budget (default 8)",
+        "seed": "random seed for corpus and training (default 1998)",
+    },
+)
+def demo_model(c, out=None, minutes=8.0, seed=1998):
+    """Re-create the offline demo model: generate the story corpus, train (needs torch), export."""
+    _demo(out, float(minutes), int(seed))
+
+
+@user_errors
+def _demo(out: str | None, minutes: float, seed: int) -> None:
+    from toolchain.demo import make
+
+    make.make_demo_model(Path(out) if out else paths.REPO_ROOT / "models" / "demo", minutes=minutes, seed=seed)
+
+
+def register(ns: Collection) -> None:
+    """Add ``models`` (list, fetch) as a collection and inspect, serve, demo-model as tasks."""
+    models = Collection("models")
+    models.add_task(list_models)
+    models.add_task(fetch)
+    ns.add_collection(models)
+    for t in (inspect_model, serve, demo_model):
+        ns.add_task(t)

@@ -1,0 +1,293 @@
+"""Will this model run on that PC, and how fast?  Estimates, before copying.
+
+RAM is counted the way the engine allocates (llama2.c's run.c layout, a
+32-bit process): every weight in RAM (the checkpoint is read with malloc +
+fread, not mapped -- platform-facts.md 8.2), a key and a value cache of
+``min(steps, seq_len)`` positions per layer, the run-state vectors, the
+sampler's probability buffer and the tokenizer's pieces and indexes.
+
+Speed comes from a two-parameter cost model, seconds per token =
+``overhead + MACs / rate``, fitted through the two measurements we have of
+one real machine (a Pentium II 350: 39.31 tok/s on stories260K, 1.03 tok/s
+on stories15M; ``toolchain/data/cost_model.yaml``).  MACs per token are the
+matmuls (all layers plus the classifier) and the attention over the average
+context of a ``steps``-long run.  It is an estimate for fp32 code on that
+CPU; it ignores swapping, so a model that does not fit RAM runs far slower.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from toolchain import paths
+from toolchain.errors import ConfigError, ModelError
+from toolchain.llama2.checkpoint import Config, describe, expected_file_size, read_config
+from toolchain.llama2.tokenizer import Tokenizer
+
+COST_FILE = paths.DATA_DIR / "cost_model.yaml"
+FLOAT = 4
+POINTER = 4  # the engine is a 32-bit program
+QUANTS = ("fp32", "int8")
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The fitted speed model and the planning constants from cost_model.yaml."""
+
+    overhead_s: float
+    macs_per_s: float
+    calibration_steps: int
+    machine: str
+    os_reserve_bytes: int
+    int8_group_size: int
+    file_limits: dict[str, int]
+    address_space_bytes: int
+
+    def tok_per_s(self, config: Config, steps: int) -> float:
+        """Estimated tokens per second on the calibration machine."""
+        return 1.0 / (self.overhead_s + macs_per_token(config, steps) / self.macs_per_s)
+
+
+def macs_per_token(config: Config, steps: int) -> int:
+    """Multiply-adds for one token, averaged over a run of ``steps`` tokens.
+
+    Per layer: q, k, v, o projections and the three FFN matrices; then the
+    classifier; attention reads ``pos + 1`` keys and values per head, which
+    averages to ``(steps + 1) / 2`` positions over a run.
+    """
+    c = config
+    q_dim = c.n_heads * c.head_size
+    per_layer = c.dim * q_dim + 2 * c.dim * c.kv_dim + q_dim * c.dim + 3 * c.dim * c.hidden_dim
+    attention = c.n_layers * q_dim * (min(steps, c.seq_len) + 1)  # 2 * L * q_dim * (steps+1)/2
+    return c.n_layers * per_layer + c.dim * c.vocab_size + attention
+
+
+@functools.cache
+def cost_model(path: Path = COST_FILE) -> CostModel:
+    """Load cost_model.yaml and fit overhead and rate through its two points."""
+    from toolchain.models import registry  # late: registry is a sibling data file
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        cal = data["calibration"]
+        steps = int(cal["steps"])
+        (a, b) = cal["points"]
+        entries = registry.load()
+        points = []
+        for p in (a, b):
+            shape = entries[p["model"]].config
+            if shape is None:
+                raise KeyError(p["model"])
+            points.append((macs_per_token(shape.to_config(), steps), 1.0 / float(p["tok_per_s"])))
+        (m1, t1), (m2, t2) = sorted(points)
+        rate = (m2 - m1) / (t2 - t1)
+        overhead = t1 - m1 / rate
+        if rate <= 0 or overhead < 0:
+            raise ValueError("the calibration points give a negative rate or overhead")
+        return CostModel(
+            overhead_s=overhead,
+            macs_per_s=rate,
+            calibration_steps=steps,
+            machine=str(cal["machine"]),
+            os_reserve_bytes=int(data["os_reserve_mb"]) * MB,
+            int8_group_size=int(data["int8_group_size"]),
+            file_limits={str(k): int(v) for k, v in data["file_limits"].items()},
+            address_space_bytes=int(data["address_space_bytes"]),
+        )
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: bad cost model: {exc!r}") from None
+
+
+def _state_bytes(c: Config, steps: int) -> int:
+    """Run-state vectors, KV cache and the sampler buffer, all fp32."""
+    q_dim = c.n_heads * c.head_size
+    vectors = 3 * c.dim + 2 * c.hidden_dim + q_dim + 2 * c.kv_dim + c.n_heads * steps + c.vocab_size
+    kv_cache = 2 * c.n_layers * steps * c.kv_dim
+    sampler = c.vocab_size * (FLOAT + 4)  # (probability, index) pairs for top-p
+    return FLOAT * (vectors + kv_cache) + sampler
+
+
+def _tokenizer_bytes(file_bytes: int, vocab: int) -> int:
+    """Piece bytes (+NUL), score and pointer arrays, and the sorted (str, id) index."""
+    piece_bytes = file_bytes - 4 - 8 * vocab
+    return piece_bytes + vocab * (1 + FLOAT + POINTER + POINTER + 4)
+
+
+def _int8_weight_bytes(c: Config, group: int) -> int:
+    """Weights as int8 with one fp32 scale per ``group``; norms stay fp32."""
+    def q(n: int) -> int:
+        return n + FLOAT * math.ceil(n / group)
+
+    q_dim = c.n_heads * c.head_size
+    L, d = c.n_layers, c.dim
+    matrices = L * (q(q_dim * d) + 2 * q(c.kv_dim * d) + q(d * q_dim) + 3 * q(d * c.hidden_dim))
+    embedding = q(c.vocab_size * d) * (1 if c.shared_classifier else 2)
+    norms = FLOAT * (2 * L * d + d)
+    return matrices + embedding + norms
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What running ``config`` for ``steps`` tokens takes on the old PC."""
+
+    config: Config
+    steps: int
+    params: int
+    file_bytes: int
+    ram_bytes: int
+    ram_bytes_int8: int
+    tok_per_s_p2_350: float
+    quant: str = "fp32"
+    tokenizer_vocab: int | None = None
+    problems: list[str] = field(default_factory=list)
+    os_reserve_bytes: int = 24 * MB
+
+    @property
+    def needed_bytes(self) -> int:
+        """RAM for the chosen quantization."""
+        return self.ram_bytes_int8 if self.quant == "int8" else self.ram_bytes
+
+    def fits(self, ram_bytes_available: int) -> bool:
+        """True when the model plus Windows' share fits the installed RAM (no swapping)."""
+        return self.needed_bytes + self.os_reserve_bytes <= ram_bytes_available
+
+
+def estimate(
+    checkpoint: Path,
+    *,
+    steps: int = 256,
+    tokenizer: Path | None = None,
+    quant: str = "fp32",
+    max_file_bytes: int | None = None,
+) -> Estimate:
+    """Estimate for a checkpoint file (its header and size are read, not the weights)."""
+    config = read_config(checkpoint)
+    have = checkpoint.stat().st_size
+    est = estimate_config(
+        config, file_bytes=have, steps=steps, tokenizer=tokenizer, quant=quant, max_file_bytes=max_file_bytes
+    )
+    want = expected_file_size(config)
+    if have != want:
+        est.problems.insert(
+            0, f"{checkpoint} is {have} bytes but its header ({describe(config)}) needs {want}: "
+            "truncated, or not a llama2.c v0 checkpoint"
+        )
+    return est
+
+
+def estimate_config(
+    config: Config,
+    *,
+    file_bytes: int | None = None,
+    steps: int = 256,
+    tokenizer: Path | None = None,
+    quant: str = "fp32",
+    max_file_bytes: int | None = None,
+) -> Estimate:
+    """Estimate for a shape alone (a registry entry not yet downloaded)."""
+    if quant not in QUANTS:
+        raise ConfigError(f"quant {quant!r}: must be one of {', '.join(QUANTS)}")
+    if steps <= 0:
+        raise ConfigError(f"steps {steps}: must be positive")
+    cm = cost_model()
+    c = config
+    run = min(steps, c.seq_len)
+    file_bytes = expected_file_size(c) if file_bytes is None else file_bytes
+    problems: list[str] = []
+
+    vocab = None
+    if tokenizer is not None:
+        try:
+            tok = Tokenizer.read(tokenizer)
+        except ModelError as exc:
+            problems.append(str(exc))
+        else:
+            vocab = tok.vocab_size
+            if vocab != c.vocab_size:
+                problems.append(
+                    f"{tokenizer} has {vocab} tokens but the model's vocabulary is {c.vocab_size}: "
+                    "they do not belong together"
+                )
+        tok_bytes = _tokenizer_bytes(tokenizer.stat().st_size, vocab or c.vocab_size) if tokenizer.is_file() else 0
+    else:
+        tok_bytes = _tokenizer_bytes(4 + c.vocab_size * (8 + 6), c.vocab_size)  # ~6-byte pieces
+
+    fp32_weights = expected_file_size(c) - 28
+    common = _state_bytes(c, run) + tok_bytes
+    ram = fp32_weights + common
+    ram_int8 = _int8_weight_bytes(c, cm.int8_group_size) + common
+
+    limits = cm.file_limits
+    if max_file_bytes is not None:
+        names = [k for k, v in limits.items() if v == max_file_bytes]
+        limits = {names[0] if names else "the target's file system": max_file_bytes}
+    for fs, limit in sorted(limits.items(), key=lambda kv: kv[1]):
+        if file_bytes > limit:
+            problems.append(
+                f"the checkpoint is {file_bytes} bytes, over {fs}'s largest file ({limit} bytes); "
+                "retrollama does not split models: pick a smaller one"
+            )
+    needed = ram_int8 if quant == "int8" else ram
+    if needed > cm.address_space_bytes:
+        problems.append(
+            f"needs {needed / MB:.0f} MB of RAM, more than the 2 GB a Win9x/NT4 process can address"
+        )
+    return Estimate(
+        config=c,
+        steps=run,
+        params=c.n_params,
+        file_bytes=file_bytes,
+        ram_bytes=ram,
+        ram_bytes_int8=ram_int8,
+        tok_per_s_p2_350=cm.tok_per_s(c, run),
+        quant=quant,
+        tokenizer_vocab=vocab,
+        problems=problems,
+        os_reserve_bytes=cm.os_reserve_bytes,
+    )
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?)i?B?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'32M', '64MB', '1G', '512k' or plain bytes -> bytes (binary units, as RAM is sold)."""
+    m = _SIZE.match(str(text))
+    if not m:
+        raise ConfigError(f"RAM size {text!r}: expected a number with K, M or G, e.g. 32M")
+    scale = {"": 1, "K": 1024, "M": MB, "G": 1024 * MB}[m.group(2).upper()]
+    return int(float(m.group(1)) * scale)
+
+
+def report(est: Estimate, ram_available: int | None = None) -> list[str]:
+    """The estimate as short lines for the terminal and README.TXT (7-bit ASCII)."""
+    c = est.config
+    lines = [
+        f"config      dim {c.dim}, hidden {c.hidden_dim}, {c.n_layers} layers, {c.n_heads} heads "
+        f"({c.n_kv_heads} kv), vocab {c.vocab_size}, seq {c.seq_len}",
+        f"parameters  {est.params:,}",
+        f"file        {est.file_bytes:,} bytes",
+        f"RAM fp32    {est.ram_bytes / MB:.1f} MB (weights, KV cache for {est.steps} steps, buffers, tokenizer)",
+        f"RAM int8    {est.ram_bytes_int8 / MB:.1f} MB",
+        f"speed       ~{est.tok_per_s_p2_350:.2f} tok/s on a Pentium II 350 (fp32 cost model)",
+    ]
+    if est.tokenizer_vocab is not None:
+        agree = "agrees" if est.tokenizer_vocab == c.vocab_size else "DOES NOT agree"
+        lines.append(f"tokenizer   {est.tokenizer_vocab} tokens: {agree} with the model")
+    if ram_available is not None:
+        fits = est.fits(ram_available)
+        lines.append(
+            f"fit         {est.quant} {'fits' if fits else 'does NOT fit'} in {ram_available / MB:.0f} MB "
+            f"({est.needed_bytes / MB:.1f} MB + {est.os_reserve_bytes / MB:.0f} MB for Windows)"
+        )
+        if not fits:
+            lines.append("            it would run from the swap file, far slower, or fail to load")
+    lines += [f"problem     {p}" for p in est.problems]
+    return lines
