@@ -4,7 +4,7 @@
  *
  * The rest of the engine is plain ISO C89 and never tests a compiler macro;
  * it calls the few functions declared here (implemented in platform.c) and
- * uses the one type defined here, acc_t.
+ * uses the two types defined here, acc_t and wide_t.
  *
  * No 64-bit integer type is needed anywhere: the xorshift64* generator in
  * run.c works on two 32-bit halves, and the Win32 timer reads LARGE_INTEGER
@@ -28,12 +28,21 @@
 #if defined(__GNUC__) && defined(__FLT_EVAL_METHOD__)
 #if __FLT_EVAL_METHOD__ == 2
 typedef long double acc_t;
+typedef long double wide_t;
 #else
 typedef float acc_t;
+typedef double wide_t;
 #endif
 #else
 typedef float acc_t;
+typedef double wide_t;
 #endif
+
+/*
+ * wide_t: intermediate results that need more than float precision (the
+ * argument of the fast exp in run.c).  long double where gcc keeps x87
+ * registers unrounded anyway, so that it costs nothing; double elsewhere.
+ */
 
 /* u32: exactly 32 bits on every target (ILP32 Windows and Linux, LP64
  * Linux); run.c checks the size at compile time. Used only to reach the bit

@@ -232,7 +232,7 @@ typedef struct {
     float *att;           /* (n_heads, steps) attention scores */
     float *logits;        /* (vocab_size) */
     float *key_cache;     /* (n_layers, steps, kv_dim) */
-    float *value_cache;   /* (n_layers, steps, kv_dim) */
+    float *value_cache;   /* (n_layers, kv_dim, steps): transposed, see forward */
     float *rope;          /* (steps, rope_pairs, 2): cos and sin of each rotation */
     float *memory;
 } RunState;
@@ -473,7 +473,8 @@ static void rmsnorm(float *o, const float *x, const float *weight, int size)
 }
 
 /* out[i] = sum over j < n of w[i * stride + j] * x[j], for i < d.
- * matmul is the case stride == n; attention uses it for q . k. */
+ * matmul is the case stride == n; attention uses it for q . k and for the
+ * weighted sum of the (transposed) values. */
 static void dot_rows(float *out, const float *x, const float *w, int n, int d, int stride)
 {
     int i, j, n4 = n - n % 4;
@@ -528,107 +529,110 @@ static void matmul(float *out, const float *x, const float *w, int n, int d)
     dot_rows(out, x, w, n, d, n);
 }
 
-/* out[i] = sum over t < n of a[t] * v[t * stride + i], for i < width:
- * the attention-weighted sum of the value vectors. */
-static void weighted_sum(float *out, const float *a, const float *v, int n, int width, int stride)
-{
-    int i, t;
-    for (i = 0; i + 4 <= width; i += 4) {
-        const float *vt = v + i;
-        acc_t s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        for (t = 0; t < n; t++, vt += stride) {
-            s0 += a[t] * vt[0];
-            s1 += a[t] * vt[1];
-            s2 += a[t] * vt[2];
-            s3 += a[t] * vt[3];
-        }
-        out[i] = (float)s0;
-        out[i + 1] = (float)s1;
-        out[i + 2] = (float)s2;
-        out[i + 3] = (float)s3;
-    }
-    for (; i < width; i++) {
-        const float *vt = v + i;
-        acc_t s0 = 0.0f;
-        for (t = 0; t < n; t++, vt += stride) {
-            s0 += a[t] * vt[0];
-        }
-        out[i] = (float)s0;
-    }
-}
-
-/* e^x as a float, for softmax and SiLU, within 2e-8 relative of the true
- * value before the final rounding (so llama2.c's expf and this function
- * agree to an ulp or two), in about 30 x87 instructions instead of the ~60
- * of a libm call.
+/* e^x as a float, for softmax and SiLU, within about 1e-9 relative of the
+ * true value before the final rounding (so llama2.c's expf and this function
+ * agree to an ulp), in about 35 x87 instructions instead of ~60 for a
+ * polynomial of degree 6 and more for a libm call.
  *
- * x = n ln2 + f with n an integer and |f| <= ln2/2; e^f from a degree-6
- * polynomial fitted for relative error; 2^n from its float bit pattern.
- * n is found by adding 1.5 * 2^23 to x * log2(e) and storing the sum as a
+ * With t = x * 256 / ln2 rounded to the integer n = 256 k + j (0 <= j < 256)
+ * and r = t - n (|r| <= 1/2):  e^x = 2^k * 2^(j/256) * 2^(r/256).
+ * 2^k * 2^(j/256) comes from a table of float bit patterns with k added to
+ * the exponent field; the table's own rounding error (exp_fix[j], relative)
+ * and 2^(r/256) - 1 (a quadratic, error below 5e-10) are added together as
+ * small terms.  n is found by adding 1.5 * 2^23 to t and storing the sum as a
  * float, which rounds it to an integer on every compiler and FPU precision
- * setting; ln2 is split in two (Cody and Waite) so that n * LN2_HI is exact.
+ * setting; its bits then hold n, offset so that all the integer work is
+ * unsigned.  t is computed in wide_t (long double on an x87 under gcc,
+ * double elsewhere) so that its rounding error stays far below an ulp.
  */
 typedef char u32_must_have_32_bits[sizeof(u32) == 4 && sizeof(float) == 4 ? 1 : -1];
 
 #define EXP_MAGIC 12582912.0f /* 1.5 * 2^23 */
-#define EXP_MAGIC_BITS 0x4B400000L
-#define LOG2E 1.44269504f
-#define LN2_HI 0.693145751953125f /* 0x3F317200: 16 significant bits */
-#define LN2_LO 1.42860677e-06f
+#define EXP_MAGIC_BITS 0x4B400000UL
+#define EXP_TABLE 256                 /* entries per octave */
+#define EXP_K_BIAS 128UL              /* k + EXP_K_BIAS is never negative */
+#define EXP_K_LOW 3UL                 /* k >= -125: a normal float ... */
+#define EXP_K_SPAN 251UL              /* ... and k <= 125 */
+#define EXP_SCALE 369.329930467574632 /* 256 / ln 2 */
 
-/* out[i] = e^(sign * in[i] - shift) for i < n (out may be in); returns the
- * sum of the results, added up in order.  One loop, so that the constants
- * and the call overhead are paid once per vector, not once per element. */
+typedef union {
+    float f;
+    u32 i;
+} float_bits;
+
+static u32 exp_bits[EXP_TABLE];  /* bits of 2^(j/256) as a float, minus k = 128 */
+static float exp_fix[EXP_TABLE]; /* 2^(j/256) / that float - 1 */
+static float exp_c1, exp_c2;     /* ln 2 / 256 and its square / 2: 2^(r/256) - 1 */
+
+static void fill_exp_table(void)
+{
+    float_bits b;
+    int j;
+    for (j = 0; j < EXP_TABLE; j++) {
+        double v = pow(2.0, (double)j / EXP_TABLE);
+        b.f = (float)v;
+        exp_fix[j] = (float)((v - (double)b.f) / (double)b.f);
+        exp_bits[j] = (b.i - (EXP_K_BIAS << 23)) & 0xFFFFFFFFUL;
+    }
+    /* floats are plenty: r * exp_c1 stays below 2e-3 */
+    exp_c1 = (float)(log(2.0) / EXP_TABLE);
+    exp_c2 = (float)((log(2.0) / EXP_TABLE) * (log(2.0) / EXP_TABLE) / 2.0);
+}
+
+/* out[i] = e^(sign * (in[i] - shift)) for i < n, sign being 1 or -1 (out
+ * may be in); returns the sum of the results, added up in order.  One loop, so
+ * that the constants and the call overhead are paid once per vector. */
 static acc_t exp_vector(float *out, const float *in, int n, float sign, float shift)
 {
-    union {
-        float f;
-        u32 i;
-    } round_n, scale;
+    float_bits round_n, scale;
+    wide_t ks = sign * (wide_t)EXP_SCALE;
+    wide_t bias = EXP_MAGIC - shift * ks;
     acc_t sum = 0.0f;
-    int i;
-    for (i = 0; i < n; i++) {
-        acc_t x = sign * in[i] - shift;
-        long k;
-        acc_t r, f, p;
-        if (!(fabs((double)x) < 87.0)) {
+    float *end = out + n;
+    for (; out < end; out++, in++) {
+        /* t + 1.5 * 2^23 = in * ks + bias, to about 2^-29 in a wide_t, so
+         * that r = t - n below has an error below 1e-8 of its range.  Unlike
+         * llama2.c, in - shift is never rounded to a float on the way. */
+        wide_t tm = *in * ks + bias;
+        wide_t r, s;
+        u32 u, kb;
+        round_n.f = (float)tm;
+        u = (round_n.i - EXP_MAGIC_BITS + (EXP_K_BIAS << 8)) & 0xFFFFFFFFUL;
+        kb = u >> 8;
+        if (kb - EXP_K_LOW <= EXP_K_SPAN) {
+            r = tm - round_n.f;
+            scale.i = exp_bits[u & (EXP_TABLE - 1)] + (kb << 23);
+            s = scale.f;
+            *out = (float)(s * ((exp_c2 * r + exp_c1) * r + exp_fix[u & (EXP_TABLE - 1)]) + s);
+        } else {
             /* outside the fast range (or NaN): the library's exp */
-            out[i] = (float)exp((double)x);
-            sum += out[i];
-            continue;
+            *out = (float)exp((double)((tm - EXP_MAGIC) / EXP_SCALE));
         }
-        round_n.f = (float)(x * LOG2E + EXP_MAGIC);
-        k = (long)round_n.i - EXP_MAGIC_BITS;
-        r = (acc_t)k;
-        f = x - r * LN2_HI;
-        f -= r * LN2_LO;
-        p = 0.0013858674f;
-        p = p * f + 0.0083755879f;
-        p = p * f + 0.041667767f;
-        p = p * f + 0.16666411f;
-        p = p * f + 0.49999994f;
-        p = p * f + 1.0f;
-        p = p * f + 1.0f;
-        scale.i = (u32)(k + 127) << 23;
-        out[i] = (float)(p * scale.f);
-        sum += out[i];
+        sum += *out;
     }
     return sum;
 }
 
+/* softmax of x, whose largest entry the caller already knows */
+static void softmax_max(float *x, int size, float max_val)
+{
+    float sum = (float)exp_vector(x, x, size, 1.0f, max_val);
+    float *end = x + size;
+    for (; x < end; x++) {
+        *x /= sum;
+    }
+}
+
 static void softmax(float *x, int size)
 {
-    float max_val = x[0], sum;
+    float max_val = x[0];
     int i;
     for (i = 1; i < size; i++) {
         if (x[i] > max_val) {
             max_val = x[i];
         }
     }
-    sum = (float)exp_vector(x, x, size, 1.0f, max_val);
-    for (i = 0; i < size; i++) {
-        x[i] /= sum;
-    }
+    softmax_max(x, size, max_val);
 }
 
 /* Rotates pairs (v[2p], v[2p+1]) of the first `width` entries of v by the
@@ -654,7 +658,7 @@ static float *forward(Transformer *t, int token, int pos)
     RunState *s = &t->s;
     float *x = s->x;
     int dim = c->dim, hidden = c->hidden_dim, kv_dim = t->kv_dim, hs = t->head_size;
-    float scale = (float)sqrt((double)hs);
+    float scale = (float)sqrt((double)hs), max_att;
     const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
     int l, h, i;
 
@@ -663,12 +667,15 @@ static float *forward(Transformer *t, int token, int pos)
     for (l = 0; l < c->n_layers; l++) {
         size_t loff = (size_t)l * t->steps * kv_dim;
         float *k = s->key_cache + loff + (size_t)pos * kv_dim;
-        float *v = s->value_cache + loff + (size_t)pos * kv_dim;
+        float *vt = s->value_cache + loff; /* row c holds entry c of every v */
 
         rmsnorm(s->xb, x, w->rms_att + (size_t)l * dim, dim);
         matmul(s->q, s->xb, w->wq + (size_t)l * dim * dim, dim, dim);
         matmul(k, s->xb, w->wk + (size_t)l * dim * kv_dim, dim, kv_dim);
-        matmul(v, s->xb, w->wv + (size_t)l * dim * kv_dim, dim, kv_dim);
+        matmul(s->xb2, s->xb, w->wv + (size_t)l * dim * kv_dim, dim, kv_dim);
+        for (i = 0; i < kv_dim; i++) {
+            vt[(size_t)i * t->steps + pos] = s->xb2[i];
+        }
         rotate(s->q, dim, rope, t->rope_pairs);
         rotate(k, kv_dim, rope, t->rope_pairs);
 
@@ -676,11 +683,21 @@ static float *forward(Transformer *t, int token, int pos)
             float *att = s->att + (size_t)h * t->steps;
             size_t kv_off = loff + (size_t)(h / t->kv_mul) * hs;
             dot_rows(att, s->q + (size_t)h * hs, s->key_cache + kv_off, hs, pos + 1, kv_dim);
-            for (i = 0; i <= pos; i++) {
+            /* the scores' scaling and softmax's search for the maximum
+             * in one pass */
+            att[0] /= scale;
+            max_att = att[0];
+            for (i = 1; i <= pos; i++) {
                 att[i] /= scale;
+                if (att[i] > max_att) {
+                    max_att = att[i];
+                }
             }
-            softmax(att, pos + 1);
-            weighted_sum(s->xb + (size_t)h * hs, att, s->value_cache + kv_off, pos + 1, hs, kv_dim);
+            softmax_max(att, pos + 1, max_att);
+            /* the attention-weighted sum of the values: with the value
+             * cache stored transposed it is a matmul like any other */
+            dot_rows(s->xb + (size_t)h * hs, att, vt + (size_t)(h / t->kv_mul) * hs * t->steps,
+                     pos + 1, hs, t->steps);
         }
 
         matmul(s->xb2, s->xb, w->wo + (size_t)l * dim * dim, dim, dim);
@@ -1462,6 +1479,7 @@ int main(int argc, char *argv[])
     }
 
     build_transformer(&engine.transformer, checkpoint, &steps);
+    fill_exp_table();
     build_tokenizer(&engine.tokenizer, tokenizer_path, engine.transformer.config.vocab_size);
     if (verbose) {
         print_sizes(&engine.transformer, &engine.tokenizer);
