@@ -7,8 +7,8 @@ Run ``invoke --list`` for the tasks and ``invoke --help TASK`` for options.
 
 from invoke import Collection
 
-from toolchain.cli import audit, core, models
+from toolchain.cli import audit, core, models, port, bench, quant
 
 ns = Collection()
-for module in (core, audit, models):
+for module in (core, audit, models, port, bench, quant):
     module.register(ns)
