@@ -64,6 +64,13 @@ typedef unsigned int u32;
 #define COMPAT_MASK_FPU() ((void)0)
 #endif
 
+/* COMPAT_ASM_INTEL: the compiler takes Intel-syntax _asm blocks (the MMX
+ * int8 kernel in q8.c uses one for Borland, Watcom and MSVC; GCC builds use
+ * AT&T inline assembly there instead). */
+#if defined(__BORLANDC__) || defined(__WATCOMC__) || defined(_MSC_VER)
+#define COMPAT_ASM_INTEL 1
+#endif
+
 /* Called first thing in main: masks the x87 exceptions that Borland's
  * startup code leaves enabled (overflow in exp, 0/0), so that inf and NaN
  * propagate as on every other compiler instead of killing the process. */

@@ -13,11 +13,14 @@
  *    unpacks and two arithmetic shifts sign-extend the bytes to 16-bit
  *    words, two pmaddwd multiply them with the activation words and add
  *    pairs into 32-bit lanes, two paddd accumulate.  Compiled from
- *      GCC / MinGW / clang: <mmintrin.h> intrinsics, only when the compiler
- *        targets MMX (__MMX__, i.e. -march=pentium-mmx, pentium2, k6...).
- *        mmintrin.h is not C89 (vector types, long long), but as a system
- *        header it is exempt from -pedantic-errors, so this file still
- *        compiles with -std=c89 -pedantic-errors -Werror.
+ *      GCC / MinGW / clang, only when the compiler targets MMX (__MMX__,
+ *        i.e. -march=pentium-mmx, pentium2, k6...): on 32-bit x86, GCC
+ *        inline assembly for group sizes that are multiples of 32 (the
+ *        common case, tuned for instruction count), <mmintrin.h>
+ *        intrinsics for the other multiples of 8.  mmintrin.h is not C89
+ *        (vector types, long long), but as a system header it is exempt
+ *        from -pedantic-errors, and __asm__ is a reserved-name keyword, so
+ *        this file still compiles with -std=c89 -pedantic-errors -Werror.
  *      Open Watcom and Borland C++: an _asm block with Intel mnemonics,
  *        compiled where compat.h defines COMPAT_ASM_INTEL (the compilers
  *        that take `_asm { }`; only compat.h names compilers).  UNTESTED

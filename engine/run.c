@@ -2,7 +2,9 @@
  * run.c -- retrollama's inference engine for llama2.c checkpoints.
  *
  * Reads a llama2.c "version 0" checkpoint and its tokenizer.bin, and prints
- * the same bytes as llama2.c's run for the same model and flags:
+ * the same bytes as llama2.c's run for the same model and flags; reads
+ * llama2.c's int8 "version 2" checkpoint (Q8_0, what runq.c reads) too and
+ * then computes as runq.c does, with the kernels of q8.c:
  *
  *   run checkpoint [-t temp] [-p topp] [-s seed] [-n steps] [-i prompt]
  *                  [-z tokenizer] [-m generate|chat] [-y system_prompt]
@@ -27,6 +29,7 @@
 #include <math.h>
 #include <time.h>
 #include "compat.h"
+#include "q8.h"
 
 #define EXIT_USAGE 1
 #define EXIT_INPUT 2
@@ -208,6 +211,12 @@ typedef struct {
     int shared_classifier; /* header vocab_size > 0: logits use the embedding table */
 } Config;
 
+/* A matrix in Q8_0 (see q8.h): int8 values and one float scale per group. */
+typedef struct {
+    signed char *q;
+    float *s;
+} QMat;
+
 typedef struct {
     float *token_embedding; /* (vocab_size, dim) */
     float *rms_att;         /* (n_layers, dim) */
@@ -222,6 +231,11 @@ typedef struct {
     float *rms_final;       /* (dim) */
     float *wcls;            /* (vocab_size, dim) */
     float *memory;          /* the one allocation all of the above live in */
+    /* An int8 (version 2) checkpoint: the matrices above stay NULL and
+     * these hold them instead, every layer's values (and scales) one after
+     * the other, in `memory` too.  gs is 0 for an fp32 checkpoint. */
+    int gs;
+    QMat q_emb, q_wq, q_wk, q_wv, q_wo, q_w1, q_w2, q_w3, q_wcls;
 } Weights;
 
 typedef struct {
@@ -234,6 +248,8 @@ typedef struct {
     float *key_cache;     /* (n_layers, steps, kv_dim) */
     float *value_cache;   /* (n_layers, kv_dim, steps): transposed, see forward */
     float *rope;          /* (steps, rope_pairs, 2): cos and sin of each rotation */
+    float *xs;            /* int8 checkpoints: scales of the quantized activation */
+    short *xq;            /* and its values (max(dim, hidden_dim)) */
     float *memory;
 } RunState;
 
@@ -252,18 +268,26 @@ typedef struct {
 static const char *config_names[7] = {
     "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
 
+static void check_config(const char *path, const unsigned char *header, Config *c);
+
 /* Reads and validates the 28-byte header; returns the file offset of the
  * weights.  Every check names the field and the file. */
 static void read_config(FILE *f, const char *path, Config *c)
 {
     unsigned char header[28];
-    long v[7];
     size_t got = fread(header, 1, sizeof header, f);
-    int i;
     if (got != sizeof header) {
         fatal(EXIT_INPUT, "%s: %s (%lu bytes); a llama2.c checkpoint starts with a 28-byte header",
               path, ferror(f) ? "read error" : "file too short", (unsigned long)got);
     }
+    check_config(path, header, c);
+}
+
+/* Validates the seven header ints at `header` (both versions have them). */
+static void check_config(const char *path, const unsigned char *header, Config *c)
+{
+    long v[7];
+    int i;
     for (i = 0; i < 7; i++) {
         v[i] = le_int32(header + 4 * i);
     }
@@ -331,6 +355,10 @@ static void plan_state(Transformer *t)
     t->state_bytes = 4.0 * (dim * 4.0 + hidden * 3.0 + (double)c->n_heads * steps +
                             (double)c->vocab_size + 2.0 * c->n_layers * steps * t->kv_dim +
                             steps * t->rope_pairs * 2.0);
+    if (t->w.gs > 0) {
+        double widest = dim > hidden ? dim : hidden;
+        t->state_bytes += 4.0 * (floor(widest / t->w.gs) + 1.0) + 2.0 * widest;
+    }
 }
 
 /* The rotation angles of llama2.c's RoPE, computed once for every position
@@ -352,11 +380,14 @@ static void fill_rope(Transformer *t)
     }
 }
 
+static void alloc_state(Transformer *t);
+static int is_q8_checkpoint(FILE *f);
+static void build_transformer_q8(Transformer *t, FILE *f, const char *path, int *steps);
+
 static void build_transformer(Transformer *t, const char *path, int *steps)
 {
     Config *c = &t->config;
     Weights *w = &t->w;
-    RunState *s = &t->s;
     FILE *f = fopen(path, "rb");
     double floats, in_memory, at = 28.0, expected, head, kv, legacy;
     float *p, *skip;
@@ -364,6 +395,13 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
 
     if (f == NULL) {
         fatal(EXIT_INPUT, "%s: cannot open the checkpoint", path);
+    }
+    if (is_q8_checkpoint(f)) {
+        build_transformer_q8(t, f, path, steps);
+        return;
+    }
+    if (fseek(f, 0L, SEEK_SET) != 0) {
+        fatal(EXIT_INPUT, "%s: cannot seek", path);
     }
     read_config(f, path, c);
     floats = checkpoint_floats(c, &in_memory);
@@ -427,8 +465,15 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
         fatal(EXIT_INPUT, "%s: has bytes after the %.0f its header describes", path, expected);
     }
     fclose(f);
+    alloc_state(t);
+}
 
-    /* run state: one allocation */
+/* The run state: one allocation. */
+static void alloc_state(Transformer *t)
+{
+    const Config *c = &t->config;
+    RunState *s = &t->s;
+    float *p;
     s->memory = (float *)xmalloc(t->state_bytes, "the run state (activations, KV cache)");
     p = s->memory;
     s->x = p;            p += c->dim;
@@ -442,8 +487,181 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
     s->logits = p;       p += c->vocab_size;
     s->key_cache = p;    p += (size_t)c->n_layers * t->steps * t->kv_dim;
     s->value_cache = p;  p += (size_t)c->n_layers * t->steps * t->kv_dim;
-    s->rope = p;
+    s->rope = p;         p += (size_t)t->steps * t->rope_pairs * 2;
+    if (t->w.gs > 0) {
+        int widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+        s->xs = p;       p += widest / t->w.gs + 1;
+        s->xq = (short *)p;
+    }
     fill_rope(t);
+}
+
+/* ------------------------------------------------------------------------
+ * The int8 checkpoint (llama2.c's "version 2", what runq.c reads)
+ *
+ * A 256-byte header: uint32 magic "ak42", int32 version 2, the seven
+ * config ints (vocab_size positive), a byte saying whether the classifier
+ * is the embedding, int32 group size, zeros.  Then the RMS-norm gains in
+ * float32 (rms_att, rms_ffn, rms_final), then every matrix in Q8_0: the
+ * embedding, each layer's wq, wk, wv, wo, w1, w2, w3, the classifier if
+ * separate -- each as its int8 values followed by its float scales.
+ */
+
+#define Q8_MAGIC 0x616B3432L
+#define Q8_HEADER 256
+
+static int is_q8_checkpoint(FILE *f)
+{
+    unsigned char magic[4];
+    return fread(magic, 1, 4, f) == 4 && le_int32(magic) == Q8_MAGIC;
+}
+
+/* Reads count bytes into dst in chunks (as read_floats). */
+static void read_bytes(FILE *f, const char *path, unsigned char *dst, double count, double *at)
+{
+    double left = count;
+    while (left > 0.0) {
+        size_t want = left > (double)CHUNK_BYTES ? (size_t)CHUNK_BYTES : (size_t)left;
+        size_t got = fread(dst, 1, want, f);
+        *at += (double)got;
+        if (got != want) {
+            fatal(EXIT_INPUT, "%s: %s at byte %.0f", path,
+                  ferror(f) ? "read error" : "file ends early", *at);
+        }
+        dst += got;
+        left -= (double)got;
+    }
+}
+
+/* The matrices of an int8 checkpoint in file order: how many (layers or
+ * one) and their values each. */
+typedef struct {
+    QMat *m;
+    double count, numel;
+} QPlan;
+
+static int q8_plan(Transformer *t, QPlan *plan)
+{
+    const Config *c = &t->config;
+    Weights *w = &t->w;
+    double dim = c->dim, hidden = c->hidden_dim, kv = t->kv_dim, layers = c->n_layers;
+    double vocab = c->vocab_size;
+    int n = 0;
+#define PLAN(field, cnt, num) (plan[n].m = &w->field, plan[n].count = (cnt), plan[n].numel = (num), n++)
+    PLAN(q_emb, 1.0, vocab * dim);
+    PLAN(q_wq, layers, dim * dim);
+    PLAN(q_wk, layers, kv * dim);
+    PLAN(q_wv, layers, kv * dim);
+    PLAN(q_wo, layers, dim * dim);
+    PLAN(q_w1, layers, hidden * dim);
+    PLAN(q_w2, layers, dim * hidden);
+    PLAN(q_w3, layers, hidden * dim);
+    if (!c->shared_classifier) {
+        PLAN(q_wcls, 1.0, vocab * dim);
+    }
+#undef PLAN
+    return n;
+}
+
+static void build_transformer_q8(Transformer *t, FILE *f, const char *path, int *steps)
+{
+    Config *c = &t->config;
+    Weights *w = &t->w;
+    unsigned char header[Q8_HEADER];
+    QPlan plan[9];
+    double norms, values = 0.0, scales = 0.0, expected, at = Q8_HEADER;
+    long version, gs;
+    int n_plan, i, l;
+    float *p;
+    signed char *q;
+    size_t got;
+
+    if (fseek(f, 0L, SEEK_SET) != 0) {
+        fatal(EXIT_INPUT, "%s: cannot seek", path);
+    }
+    got = fread(header, 1, sizeof header, f);
+    if (got != sizeof header) {
+        fatal(EXIT_INPUT, "%s: %s (%lu bytes); an int8 checkpoint starts with a 256-byte header",
+              path, ferror(f) ? "read error" : "file too short", (unsigned long)got);
+    }
+    version = le_int32(header + 4);
+    if (version != 2) {
+        fatal(EXIT_INPUT, "%s: checkpoint version %ld; only version 0 (fp32) and 2 (int8) are supported",
+              path, version);
+    }
+    if (le_int32(header + 28) <= 0) {
+        fatal(EXIT_INPUT, "%s: header field vocab_size is %ld; an int8 checkpoint needs it positive",
+              path, le_int32(header + 28));
+    }
+    check_config(path, header + 8, c);
+    if (header[36] > 1) {
+        fatal(EXIT_INPUT, "%s: shared-classifier flag is %d; must be 0 or 1", path, header[36]);
+    }
+    c->shared_classifier = header[36];
+    gs = le_int32(header + 37);
+    if (gs <= 0 || gs > c->dim || c->dim % gs != 0) {
+        fatal(EXIT_INPUT, "%s: group size %ld does not divide dim %d", path, gs, c->dim);
+    }
+    w->gs = (int)gs;
+
+    if (*steps <= 0 || *steps > c->seq_len) {
+        *steps = c->seq_len;
+    }
+    t->steps = *steps;
+    plan_state(t);
+
+    /* sizes in doubles: nothing can overflow before the limit check */
+    norms = (2.0 * c->n_layers + 1.0) * c->dim;
+    n_plan = q8_plan(t, plan);
+    for (i = 0; i < n_plan; i++) {
+        values += plan[i].count * plan[i].numel;
+        scales += plan[i].count * floor(plan[i].numel / gs);
+    }
+    expected = Q8_HEADER + 4.0 * norms + values + 4.0 * scales;
+    t->weight_bytes = 4.0 * (norms + scales) + values;
+    if (expected >= ADDRESS_LIMIT || t->weight_bytes + t->state_bytes >= ADDRESS_LIMIT) {
+        fatal(EXIT_MEMORY, "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB", path,
+              megabytes(t->weight_bytes + t->state_bytes));
+    }
+    {
+        long size;
+        if (fseek(f, 0L, SEEK_END) == 0 && (size = ftell(f)) >= 0 && (double)size != expected) {
+            fatal(EXIT_INPUT, "%s: file is %ld bytes but its header describes a %.0f-byte int8 checkpoint",
+                  path, size, expected);
+        }
+        if (fseek(f, (long)Q8_HEADER, SEEK_SET) != 0) {
+            fatal(EXIT_INPUT, "%s: cannot seek", path);
+        }
+    }
+
+    /* one allocation: the floats (norms, then each matrix's scales), then
+     * the int8 values */
+    w->memory = (float *)xmalloc(t->weight_bytes, "the weights");
+    p = w->memory;
+    q = (signed char *)(w->memory + (size_t)(norms + scales));
+    w->rms_att = p;   p += (size_t)c->n_layers * c->dim;
+    w->rms_ffn = p;   p += (size_t)c->n_layers * c->dim;
+    w->rms_final = p; p += c->dim;
+    read_floats(f, path, w->memory, norms, &at);
+    for (i = 0; i < n_plan; i++) {
+        size_t numel = (size_t)plan[i].numel, ns = numel / (size_t)gs;
+        plan[i].m->q = q;
+        plan[i].m->s = p;
+        for (l = 0; l < (int)plan[i].count; l++) {
+            read_bytes(f, path, (unsigned char *)q, (double)numel, &at);
+            read_floats(f, path, p, (double)ns, &at);
+            q += numel;
+            p += ns;
+        }
+    }
+    if (c->shared_classifier) {
+        w->q_wcls = w->q_emb;
+    }
+    if (fgetc(f) != EOF) {
+        fatal(EXIT_INPUT, "%s: has bytes after the %.0f its header describes", path, expected);
+    }
+    fclose(f);
+    alloc_state(t);
 }
 
 /* ------------------------------------------------------------------------
@@ -651,6 +869,25 @@ static void rotate(float *v, int width, const float *rope, int pairs)
     }
 }
 
+/* out (d) = layer l's matrix (d, n) times x (n), fp32 or int8.  For int8
+ * the activation is quantized first unless `quantized` says the previous
+ * call already did it for the same x (runq.c quantizes x once for q, k, v). */
+static void linear(Transformer *t, float *out, const float *x, const float *wf, const QMat *wq, int l,
+                   int n, int d, int quantized)
+{
+    RunState *s = &t->s;
+    int gs = t->w.gs;
+    size_t off = (size_t)l * n * d;
+    if (gs == 0) {
+        matmul(out, x, wf + off, n, d);
+        return;
+    }
+    if (!quantized) {
+        q8_quantize(s->xq, s->xs, x, n, gs);
+    }
+    q8_matmul(out, s->xq, s->xs, wq->q + off, wq->s + off / gs, n, d, gs);
+}
+
 static float *forward(Transformer *t, int token, int pos)
 {
     const Config *c = &t->config;
@@ -662,7 +899,12 @@ static float *forward(Transformer *t, int token, int pos)
     const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
     int l, h, i;
 
-    memcpy(x, w->token_embedding + (size_t)token * dim, (size_t)dim * sizeof(float));
+    if (w->gs > 0) {
+        /* int8: dequantize this one row of the table */
+        q8_dequantize(x, w->q_emb.q, w->q_emb.s, (long)token * dim, dim, w->gs);
+    } else {
+        memcpy(x, w->token_embedding + (size_t)token * dim, (size_t)dim * sizeof(float));
+    }
 
     for (l = 0; l < c->n_layers; l++) {
         size_t loff = (size_t)l * t->steps * kv_dim;
@@ -670,9 +912,9 @@ static float *forward(Transformer *t, int token, int pos)
         float *vt = s->value_cache + loff; /* row c holds entry c of every v */
 
         rmsnorm(s->xb, x, w->rms_att + (size_t)l * dim, dim);
-        matmul(s->q, s->xb, w->wq + (size_t)l * dim * dim, dim, dim);
-        matmul(k, s->xb, w->wk + (size_t)l * dim * kv_dim, dim, kv_dim);
-        matmul(s->xb2, s->xb, w->wv + (size_t)l * dim * kv_dim, dim, kv_dim);
+        linear(t, s->q, s->xb, w->wq, &w->q_wq, l, dim, dim, 0);
+        linear(t, k, s->xb, w->wk, &w->q_wk, l, dim, kv_dim, 1);
+        linear(t, s->xb2, s->xb, w->wv, &w->q_wv, l, dim, kv_dim, 1);
         for (i = 0; i < kv_dim; i++) {
             vt[(size_t)i * t->steps + pos] = s->xb2[i];
         }
@@ -700,14 +942,14 @@ static float *forward(Transformer *t, int token, int pos)
                      pos + 1, hs, t->steps);
         }
 
-        matmul(s->xb2, s->xb, w->wo + (size_t)l * dim * dim, dim, dim);
+        linear(t, s->xb2, s->xb, w->wo, &w->q_wo, l, dim, dim, 0);
         for (i = 0; i < dim; i++) {
             x[i] += s->xb2[i];
         }
 
         rmsnorm(s->xb, x, w->rms_ffn + (size_t)l * dim, dim);
-        matmul(s->hb, s->xb, w->w1 + (size_t)l * dim * hidden, dim, hidden);
-        matmul(s->hb2, s->xb, w->w3 + (size_t)l * dim * hidden, dim, hidden);
+        linear(t, s->hb, s->xb, w->w1, &w->q_w1, l, dim, hidden, 0);
+        linear(t, s->hb2, s->xb, w->w3, &w->q_w3, l, dim, hidden, 1);
         /* SiLU(hb) * hb2, with e^-hb computed as one vector first */
         exp_vector(s->hexp, s->hb, hidden, -1.0f, 0.0f);
         for (i = 0; i < hidden; i++) {
@@ -716,14 +958,14 @@ static float *forward(Transformer *t, int token, int pos)
             val *= s->hb2[i];
             s->hb[i] = val;
         }
-        matmul(s->xb, s->hb, w->w2 + (size_t)l * dim * hidden, hidden, dim);
+        linear(t, s->xb, s->hb, w->w2, &w->q_w2, l, hidden, dim, 0);
         for (i = 0; i < dim; i++) {
             x[i] += s->xb[i];
         }
     }
 
     rmsnorm(x, x, w->rms_final, dim);
-    matmul(s->logits, x, w->wcls, dim, c->vocab_size);
+    linear(t, s->logits, x, w->wcls, &w->q_wcls, 0, dim, c->vocab_size, 0);
     return s->logits;
 }
 
@@ -1282,6 +1524,7 @@ static void generate(const char *prompt, int steps)
         }
     }
     printf("\n");
+    fflush(stdout); /* the story's last line before the tok/s line on stderr */
     report_speed(pos, start);
 }
 
@@ -1405,6 +1648,14 @@ static void print_sizes(const Transformer *t, const Tokenizer *tok)
                     "vocab_size=%d seq_len=%d classifier=%s\n",
             c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
             c->seq_len, c->shared_classifier ? "shared" : "separate");
+    if (t->w.gs > 0) {
+        fprintf(stderr, "int8: Q8_0 weights, group size %d, %s kernel\n", t->w.gs, q8_kernel(t->w.gs));
+        if (c->hidden_dim % t->w.gs != 0) {
+            fprintf(stderr, "warning: group size %d does not divide hidden_dim %d; computing as "
+                            "llama2.c's runq.c does (the last %d inputs of w2 are ignored)\n",
+                    t->w.gs, c->hidden_dim, c->hidden_dim % t->w.gs);
+        }
+    }
     fprintf(stderr, "memory: weights %.0f bytes, run state %.0f bytes (KV cache for %d positions), "
                     "tokenizer %.0f bytes, sampler %.0f bytes\n",
             t->weight_bytes, t->state_bytes, t->steps,

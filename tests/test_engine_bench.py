@@ -14,7 +14,7 @@ def test_settings_name_real_builds_and_both_cases() -> None:
     assert all(b in profiles for b in settings["builds"])
     assert settings["target_build"] in settings["builds"]
     names = [c["name"] for c in settings["cases"]]
-    assert names == ["stories260K", "random15M"]
+    assert names == ["stories260K", "random15M", "random15M-q8"]
     i686 = profiles[settings["target_build"]]
     assert {"-march=pentium2", "-mfpmath=387", "-mno-sse", "-O2"} <= set(i686.flags)
 

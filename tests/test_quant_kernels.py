@@ -73,7 +73,8 @@ def _inputs(n: int, d: int, gs: int, seed: int) -> tuple[np.ndarray, np.ndarray,
     return x, w, ws
 
 
-def _run(exe: Path, tmp: Path, n: int, d: int, gs: int, x: np.ndarray, w: np.ndarray, ws: np.ndarray):  # type: ignore[no-untyped-def]
+def _run(exe: Path, tmp: Path, n: int, d: int, gs: int, x: np.ndarray, w: np.ndarray,
+         ws: np.ndarray) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     inp, out = tmp / "in.bin", tmp / "out.bin"
     inp.write_bytes(struct.pack("<3i", n, d, gs) + x.tobytes() + w.tobytes() + ws.tobytes())
     proc = subprocess.run([str(exe), str(inp), str(out)], capture_output=True, timeout=60, check=False)

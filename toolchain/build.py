@@ -69,10 +69,10 @@ def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
 
 def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, object]:
     """What README.TXT says about the model: size, memory, expected speed."""
-    from toolchain.llama2.checkpoint import read_config
+    from toolchain.llama2.quant import read_any_config
     from toolchain.models.inspect import estimate
 
-    seq_len = read_config(pair.checkpoint).seq_len
+    seq_len = read_any_config(pair.checkpoint)[0].seq_len
     used_steps = min(steps, seq_len) if steps > 0 else seq_len  # as the engine clamps -n
     est = estimate(pair.checkpoint, steps=used_steps, tokenizer=pair.tokenizer,
                    max_file_bytes=target.platform.max_file_bytes)

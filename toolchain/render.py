@@ -67,7 +67,10 @@ def compile_flags(target: Target) -> list[str]:
     """Every compile flag of a target, in a fixed order."""
     c = target.compiler
     prefix = toolchain_for(target).define_prefix
-    return [*c.std, *c.optimize, *c.cpu_flags, *c.fp_flags, *c.extra, *(prefix + d for d in c.defines)]
+    defines = [*c.defines]
+    if target.platform.simd != "none":
+        defines += c.simd_defines.get(target.platform.simd, [])
+    return [*c.std, *c.optimize, *c.cpu_flags, *c.fp_flags, *c.extra, *(prefix + d for d in defines)]
 
 
 def link_flags(target: Target) -> list[str]:

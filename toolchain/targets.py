@@ -56,6 +56,11 @@ class Compiler(_Strict):
     fp_flags: list[str] = Field(default_factory=list, description="Floating-point flags (x87, no SSE)")
     defines: list[str] = Field(default_factory=list, description="Preprocessor defines, NAME or NAME=VALUE")
     extra: list[str] = Field(default_factory=list, description="Any other compile flags")
+    simd_defines: dict[Literal["mmx"], list[str]] = Field(
+        default_factory=dict,
+        description="Defines that switch on the engine's SIMD kernels, per platform.simd, where this "
+        "compiler's kernels are tested (e.g. mmx: [RL_MMX])",
+    )
 
 
 class Linker(_Strict):

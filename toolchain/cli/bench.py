@@ -12,7 +12,7 @@ from toolchain.cli.common import user_errors
 
 @task
 def bench(c):
-    """Measure the engine (native and 32-bit x87 builds) on stories260K and a 15M-shaped model."""
+    """Measure the engine (native and 32-bit x87 builds) on stories260K and a 15M-shaped model, fp32 and int8."""
     _bench()
 
 
@@ -20,8 +20,11 @@ def bench(c):
 def _bench() -> None:
     from toolchain import bench as b
 
+    settings = b.load_settings()
     results = b.run_bench()
-    for line in b.report(results, b.load_settings()["target_build"]):
+    for line in b.report(results, settings["target_build"]):
+        print(line)
+    for line in b.memory_report(b.run_memory(settings)):
         print(line)
 
 

@@ -283,6 +283,19 @@ def read_header(path: str | os.PathLike[str]) -> tuple[Config, int]:
     return config, group_size
 
 
+def read_any_config(path: str | os.PathLike[str]) -> tuple[Config, int | None]:
+    """Config of an fp32 (version 0) or int8 (version 2) checkpoint, and the group size (None for fp32).
+
+    For stages that accept either kind (build, inspect): the version-2 magic
+    decides which header to read.
+    """
+    from toolchain.llama2.checkpoint import read_config
+
+    if is_q8_file(path):
+        return read_header(path)
+    return read_config(path), None
+
+
 def load_q8(path: str | os.PathLike[str]) -> Q8Checkpoint:
     """Read a version-2 file whole; its size must match the header exactly."""
     p = Path(path)

@@ -167,17 +167,24 @@ def estimate(
     quant: str = "fp32",
     max_file_bytes: int | None = None,
 ) -> Estimate:
-    """Estimate for a checkpoint file (its header and size are read, not the weights)."""
-    config = read_config(checkpoint)
+    """Estimate for a checkpoint file (its header and size are read, not the weights).
+
+    An int8 (version 2) file is estimated as int8 whatever ``quant`` says.
+    """
+    from toolchain.llama2 import quant as q8
+
+    config, group_size = q8.read_any_config(checkpoint)
+    if group_size is not None:
+        quant = "int8"
     have = checkpoint.stat().st_size
     est = estimate_config(
         config, file_bytes=have, steps=steps, tokenizer=tokenizer, quant=quant, max_file_bytes=max_file_bytes
     )
-    want = expected_file_size(config)
+    want = expected_file_size(config) if group_size is None else q8.expected_file_size(config, group_size)
     if have != want:
         est.problems.insert(
             0, f"{checkpoint} is {have} bytes but its header ({describe(config)}) needs {want}: "
-            "truncated, or not a llama2.c v0 checkpoint"
+            f"truncated, or not a llama2.c {'v0' if group_size is None else 'int8 (v2)'} checkpoint"
         )
     return est
 
