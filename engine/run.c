@@ -170,29 +170,37 @@ static void put_le_float(unsigned char *p, float f)
     p[3] = (unsigned char)((bits >> 24) & 0xFF);
 }
 
-/* Reads count float32 values into dst, in chunks; `at` is the file offset,
- * kept for the message when the file ends early. */
-static void read_floats(FILE *f, const char *path, float *dst, double count, double *at)
+/* Reads count bytes into dst in chunks; `at` is the file offset, kept for
+ * the message when the file ends early. */
+static void read_bytes(FILE *f, const char *path, unsigned char *dst, double count, double *at)
 {
-    unsigned char *bytes = (unsigned char *)dst;
-    double left = count * 4.0;
+    double left = count;
     while (left > 0.0) {
         size_t want = left > (double)CHUNK_BYTES ? (size_t)CHUNK_BYTES : (size_t)left;
-        size_t got = fread(bytes, 1, want, f);
-        size_t i;
-        if (!host_is_ieee_le) {
-            for (i = 0; i + 4 <= got; i += 4) {
-                float v = le_float(bytes + i);
-                memcpy(bytes + i, &v, 4);
-            }
-        }
+        size_t got = fread(dst, 1, want, f);
         *at += (double)got;
         if (got != want) {
             fatal(EXIT_INPUT, "%s: %s at byte %.0f", path,
                   ferror(f) ? "read error" : "file ends early", *at);
         }
-        bytes += got;
+        dst += got;
         left -= (double)got;
+    }
+}
+
+/* Reads count float32 values into dst, in chunks; `at` is the file offset,
+ * kept for the message when the file ends early. */
+static void read_floats(FILE *f, const char *path, float *dst, double count, double *at)
+{
+    read_bytes(f, path, (unsigned char *)dst, count * 4.0, at);
+    if (!host_is_ieee_le) {
+        unsigned char *bytes = (unsigned char *)dst;
+        double i;
+        for (i = 0.0; i < count; i += 1.0) {
+            float v = le_float(bytes);
+            memcpy(bytes, &v, 4);
+            bytes += 4;
+        }
     }
 }
 
@@ -514,23 +522,6 @@ static int is_q8_checkpoint(FILE *f)
 {
     unsigned char magic[4];
     return fread(magic, 1, 4, f) == 4 && le_int32(magic) == Q8_MAGIC;
-}
-
-/* Reads count bytes into dst in chunks (as read_floats). */
-static void read_bytes(FILE *f, const char *path, unsigned char *dst, double count, double *at)
-{
-    double left = count;
-    while (left > 0.0) {
-        size_t want = left > (double)CHUNK_BYTES ? (size_t)CHUNK_BYTES : (size_t)left;
-        size_t got = fread(dst, 1, want, f);
-        *at += (double)got;
-        if (got != want) {
-            fatal(EXIT_INPUT, "%s: %s at byte %.0f", path,
-                  ferror(f) ? "read error" : "file ends early", *at);
-        }
-        dst += got;
-        left -= (double)got;
-    }
 }
 
 /* The matrices of an int8 checkpoint in file order: how many (layers or

@@ -39,12 +39,14 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from toolchain.errors import ModelError
 from toolchain.llama2.checkpoint import Config, describe, load_checkpoint
-from toolchain.llama2.reference import _exp, clamp_options, rmsnorm, rope_cos_sin, rotate, run_generate
+from toolchain.llama2 import reference
+from toolchain.llama2.reference import _exp, rmsnorm, rope_cos_sin, rotate
 from toolchain.llama2.tokenizer import Tokenizer
 
 F32 = np.float32
@@ -498,25 +500,9 @@ class QTransformer:
 def generate(
     checkpoint: str | os.PathLike[str] | QTransformer,
     tokenizer: str | os.PathLike[str] | Tokenizer,
-    prompt: bytes | str | None = None,
-    temperature: float = 1.0,
-    topp: float = 0.9,
-    seed: int = 0,
-    steps: int = 256,
+    *args: Any,
+    **options: Any,
 ) -> bytes:
-    """The bytes runq (and our engine) prints for an int8 model: reference.generate for QTransformer.
-
-    reference.generate only takes its own Transformer, so this repeats its
-    few lines around the shared generate loop.
-    """
-    model = checkpoint if isinstance(checkpoint, QTransformer) else QTransformer.load(checkpoint)
-    if isinstance(tokenizer, Tokenizer):
-        tok = tokenizer
-        if tok.vocab_size != model.config.vocab_size:
-            raise ModelError(
-                f"tokenizer has {tok.vocab_size} tokens but the model's vocabulary has {model.config.vocab_size}"
-            )
-    else:
-        tok = Tokenizer.read(Path(tokenizer), model.config.vocab_size)
-    options = clamp_options(model.config, temperature, topp, seed, steps)
-    return run_generate(model, tok, prompt, options).stdout  # type: ignore[arg-type]
+    """The bytes runq (and our engine) prints for an int8 model: reference.generate on a QTransformer."""
+    model = QTransformer.load(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
+    return reference.generate(model, tokenizer, *args, **options)  # type: ignore[arg-type]

@@ -380,10 +380,12 @@ def generate(
 ) -> bytes:
     """Exactly the bytes ``run checkpoint -z tokenizer -t T -p P -s S -n N -i prompt`` prints.
 
-    Defaults are run.c's (seed 0 = from the clock).  A Transformer passed in
-    must be fresh or reused in order: its cache is simply overwritten.
+    Defaults are run.c's (seed 0 = from the clock).  A model object passed in
+    (this module's Transformer, or anything with ``config`` and ``forward``
+    such as the int8 one in quant.py) must be fresh or reused in order: its
+    cache is simply overwritten.
     """
-    model = checkpoint if isinstance(checkpoint, Transformer) else Transformer.load(checkpoint)
+    model = Transformer.load(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
     if isinstance(tokenizer, Tokenizer):
         tok = tokenizer
         if tok.vocab_size != model.config.vocab_size:
