@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from toolchain import paths
+from cli_util import invoke
+
 from toolchain.render import check_dos_text
 from toolchain.smoke import run_under_wine
 from toolchain.targets import is_83
 
 LILY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."
-
-
-def invoke(*args: str, cwd: Path = paths.REPO_ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

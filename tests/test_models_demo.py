@@ -8,13 +8,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from toolchain import paths
 from toolchain.demo import bpe, corpus
-from toolchain.llama2.checkpoint import Config, read_config, write_checkpoint
-from toolchain.llama2.reference import Transformer, generate
+from toolchain.llama2.checkpoint import read_config
+from toolchain.llama2.reference import generate
 from toolchain.llama2.tokenizer import Tokenizer, write_tokenizer
 
 DEMO = paths.REPO_ROOT / "models" / "demo"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import paths, render, sources
+from toolchain import render, sources
 from toolchain.errors import BuildError
 from toolchain.targets import load_target, target_names
 

@@ -11,6 +11,7 @@ target whose compiler is installed) are data in ``targets/aliases.yaml``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -131,6 +132,12 @@ class TargetFile(_Strict):
     linker: dict[str, Any] | None = None
     make: dict[str, Any] | None = None
     names: dict[str, Any] | None = None
+
+
+def default_dir() -> Path:
+    """The targets folder: ``$RETROLLAMA_TARGETS`` (your own targets) or the project's."""
+    env = os.environ.get("RETROLLAMA_TARGETS", "").strip()
+    return Path(env).expanduser() if env else paths.TARGETS_DIR
 
 
 def is_83(name: str) -> bool:
@@ -283,7 +290,7 @@ def _resolve(name: str, directory: Path, stack: tuple[str, ...] = ()) -> tuple[d
 
 def load_target(name: str, directory: Path | None = None) -> Target:
     """Load, merge and validate one target; all problems in one ConfigError."""
-    directory = directory or paths.TARGETS_DIR
+    directory = directory or default_dir()
     if not (directory / f"{name}.yaml").is_file():
         known = ", ".join(target_names(directory)) or "none"
         raise ConfigError(f"unknown target {name!r} (known: {known}; aliases: {', '.join(aliases(directory))})")
@@ -307,7 +314,7 @@ def load_target(name: str, directory: Path | None = None) -> Target:
 
 def target_names(directory: Path | None = None) -> list[str]:
     """Every buildable (non-abstract) target, sorted."""
-    directory = directory or paths.TARGETS_DIR
+    directory = directory or default_dir()
     names = []
     for path in sorted(directory.glob("*.yaml")):
         if path.name == "aliases.yaml":
@@ -324,7 +331,7 @@ def target_names(directory: Path | None = None) -> list[str]:
 
 def aliases(directory: Path | None = None) -> dict[str, list[str]]:
     """``targets/aliases.yaml``: alias -> candidate targets in preference order."""
-    path = (directory or paths.TARGETS_DIR) / "aliases.yaml"
+    path = (directory or default_dir()) / "aliases.yaml"
     if not path.is_file():
         return {}
     doc = _read(path)

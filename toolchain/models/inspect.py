@@ -27,7 +27,7 @@ import yaml
 
 from toolchain import paths
 from toolchain.errors import ConfigError, ModelError
-from toolchain.llama2.checkpoint import Config, describe, expected_file_size, read_config
+from toolchain.llama2.checkpoint import Config, describe, expected_file_size
 from toolchain.llama2.tokenizer import Tokenizer
 
 COST_FILE = paths.DATA_DIR / "cost_model.yaml"
