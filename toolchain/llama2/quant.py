@@ -46,7 +46,6 @@ import numpy as np
 from toolchain.errors import ModelError
 from toolchain.llama2.checkpoint import Config, describe, load_checkpoint
 from toolchain.llama2 import reference
-from toolchain.llama2.reference import _exp, rmsnorm, rope_cos_sin, rotate
 from toolchain.llama2.tokenizer import Tokenizer
 
 F32 = np.float32
@@ -417,84 +416,35 @@ def quantize_checkpoint(
 # the forward pass
 
 
-class QTransformer:
-    """runq.c's int8 Transformer: same interface as reference.Transformer (config, forward, logits_for).
+class QTransformer(reference.Transformer):
+    """runq.c's int8 Transformer: reference.Transformer's forward pass with
+    int8 matmuls (activations quantized per group, int32 sums per group,
+    scaled) and the embedding row dequantized on lookup."""
 
-    Usable wherever the reference's generate loop takes a Transformer
-    (``run_generate``), which only calls ``forward`` and reads ``config``.
-    """
-
-    def __init__(self, ckpt: Q8Checkpoint):
+    def __init__(self, ckpt: Q8Checkpoint):  # not super().__init__: that one takes fp32 weights
         self.ckpt = ckpt
         self.config = ckpt.config
         self.gs = ckpt.group_size
-        self.norms = ckpt.norms
+        self.w = ckpt.norms  # forward() reads the fp32 norm weights from self.w
         self.t = ckpt.tensors
         self.wcls = self.t["token_embedding_table"] if ckpt.config.shared_classifier else self.t["wcls"]
-        c = ckpt.config
-        self.key_cache = np.zeros((c.n_layers, c.seq_len, c.kv_dim), dtype=F32)
-        self.value_cache = np.zeros((c.n_layers, c.seq_len, c.kv_dim), dtype=F32)
-        self._rope: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._init_state()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> QTransformer:
         """Read a version-2 file (see load_q8)."""
         return cls(load_q8(path))
 
-    def _matmul(self, x: np.ndarray, name: str, layer: int, n: int, d: int) -> np.ndarray:
+    def _embed(self, token: int) -> np.ndarray:
+        return dequantize_row(self.t["token_embedding_table"], 0, token, self.config.dim, self.gs)
+
+    def _mm(self, name: str, layer: int, x: np.ndarray) -> np.ndarray:
+        # runq.c quantizes xb once for wq/wk/wv; quantizing is deterministic, so per call is the same.
+        c = self.config
+        rows = {"wk": c.kv_dim, "wv": c.kv_dim, "w1": c.hidden_dim, "w3": c.hidden_dim, "wcls": c.vocab_size}
         xq, xs = quantize_activation(x, self.gs)
         t = self.wcls if name == "wcls" else self.t[name]
-        return q8_matmul(xq, xs, t, layer, n, d, self.gs)
-
-    def forward(self, token: int, pos: int) -> np.ndarray:
-        """Logits for the next token after ``token`` at ``pos`` (positions fed in order)."""
-        c, nw = self.config, self.norms
-        if not 0 <= token < c.vocab_size:
-            raise ValueError(f"token {token} outside the vocabulary of {c.vocab_size}")
-        if not 0 <= pos < c.seq_len:
-            raise ValueError(f"position {pos} outside the context of {c.seq_len}")
-        dim, hidden, kv_dim = c.dim, c.hidden_dim, c.kv_dim
-        hs, n_kv, kv_mul = c.head_size, c.n_kv_heads, c.kv_mul
-        if pos not in self._rope:
-            self._rope[pos] = rope_cos_sin(c, pos)
-        cos, sin = self._rope[pos]
-        sqrt_hs = F32(np.sqrt(np.float64(hs)))
-
-        x = dequantize_row(self.t["token_embedding_table"], 0, token, dim, self.gs)
-        for layer in range(c.n_layers):
-            xb = rmsnorm(x, nw["rms_att_weight"][layer])
-            # runq.c quantizes xb once for all three; quantizing is deterministic, so per call is the same.
-            q = self._matmul(xb, "wq", layer, dim, dim)
-            k = self._matmul(xb, "wk", layer, dim, kv_dim)
-            v = self._matmul(xb, "wv", layer, dim, kv_dim)
-            q = rotate(q, cos, sin)
-            k = rotate(k, cos[: kv_dim // 2], sin[: kv_dim // 2])
-            self.key_cache[layer, pos] = k
-            self.value_cache[layer, pos] = v
-
-            keys = self.key_cache[layer, : pos + 1].reshape(pos + 1, n_kv, hs)
-            values = self.value_cache[layer, : pos + 1].reshape(pos + 1, n_kv, hs)
-            qh = q.reshape(n_kv, kv_mul, hs)
-            scores = np.einsum("gmh,tgh->gmt", qh, keys) / sqrt_hs
-            scores = scores - scores.max(axis=-1, keepdims=True)
-            att = _exp(scores)
-            att = att / att.sum(axis=-1, keepdims=True, dtype=F32)
-            xb = np.einsum("gmt,tgh->gmh", att, values).reshape(dim).astype(F32)
-
-            x = x + self._matmul(xb, "wo", layer, dim, dim)
-            xb = rmsnorm(x, nw["rms_ffn_weight"][layer])
-            hb = self._matmul(xb, "w1", layer, dim, hidden)
-            hb2 = self._matmul(xb, "w3", layer, dim, hidden)
-            hb = hb * (F32(1.0) / (F32(1.0) + _exp(-hb))) * hb2  # SwiGLU
-            x = x + self._matmul(hb, "w2", layer, hidden, dim)
-
-        x = rmsnorm(x, nw["rms_final_weight"])
-        return self._matmul(x, "wcls", 0, dim, c.vocab_size).astype(F32, copy=False)
-
-    def logits_for(self, tokens: list[int]) -> np.ndarray:
-        """(len(tokens), vocab) logits of feeding ``tokens`` at positions 0, 1, ..."""
-        return np.stack([self.forward(t, pos) for pos, t in enumerate(tokens)])
-
+        return q8_matmul(xq, xs, t, layer, x.shape[0], rows.get(name, c.dim), self.gs)
 
 
 def generate(

@@ -90,10 +90,23 @@ class Transformer:
         self.config = config
         self.w = weights
         self.wcls = weights["token_embedding_table"] if config.shared_classifier else weights["wcls"]
-        c = config
+        self._init_state()
+
+    def _init_state(self) -> None:
+        c = self.config
         self.key_cache = np.zeros((c.n_layers, c.seq_len, c.kv_dim), dtype=F32)
         self.value_cache = np.zeros((c.n_layers, c.seq_len, c.kv_dim), dtype=F32)
         self._rope: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    # The two places where weight formats differ (fp32 here, int8 in
+    # quant.QTransformer); everything else in forward() is shared.
+    def _embed(self, token: int) -> np.ndarray:
+        """The token's row of the embedding table, as float32."""
+        return self.w["token_embedding_table"][token].copy()
+
+    def _mm(self, name: str, layer: int, x: np.ndarray) -> np.ndarray:
+        """W @ x for the named matrix of a layer (``wcls``: the classifier)."""
+        return self.wcls @ x if name == "wcls" else self.w[name][layer] @ x
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Transformer:
@@ -119,12 +132,12 @@ class Transformer:
         kv_half = c.kv_dim // 2
         sqrt_hs = F32(np.sqrt(np.float64(hs)))
 
-        x = w["token_embedding_table"][token].copy()
+        x = self._embed(token)
         for layer in range(c.n_layers):
             xb = rmsnorm(x, w["rms_att_weight"][layer])
-            q = w["wq"][layer] @ xb
-            k = w["wk"][layer] @ xb
-            v = w["wv"][layer] @ xb
+            q = self._mm("wq", layer, xb)
+            k = self._mm("wk", layer, xb)
+            v = self._mm("wv", layer, xb)
             # run.c rotates q everywhere and k only for i < kv_dim.
             q = rotate(q, cos, sin)
             k = rotate(k, cos[:kv_half], sin[:kv_half])
@@ -139,17 +152,17 @@ class Transformer:
             scores = scores - scores.max(axis=-1, keepdims=True)
             att = _exp(scores)
             att = att / att.sum(axis=-1, keepdims=True, dtype=F32)
-            xb = np.einsum("gmt,tgh->gmh", att, values).reshape(c.dim)
+            xb = np.einsum("gmt,tgh->gmh", att, values).reshape(c.dim).astype(F32, copy=False)
 
-            x = x + w["wo"][layer] @ xb
+            x = x + self._mm("wo", layer, xb)
             xb = rmsnorm(x, w["rms_ffn_weight"][layer])
-            hb = w["w1"][layer] @ xb
-            hb2 = w["w3"][layer] @ xb
+            hb = self._mm("w1", layer, xb)
+            hb2 = self._mm("w3", layer, xb)
             hb = hb * (F32(1.0) / (F32(1.0) + _exp(-hb))) * hb2  # SwiGLU
-            x = x + w["w2"][layer] @ hb
+            x = x + self._mm("w2", layer, hb)
 
         x = rmsnorm(x, w["rms_final_weight"])
-        return (self.wcls @ x).astype(F32, copy=False)
+        return self._mm("wcls", 0, x).astype(F32, copy=False)
 
     def logits_for(self, tokens: list[int]) -> np.ndarray:
         """(len(tokens), vocab) logits of feeding ``tokens`` at positions 0, 1, ..."""
