@@ -84,6 +84,7 @@ double platform_seconds(void);
 /* Writes into buf (size bytes) the path of `name` inside the directory that
  * holds the running program (GetModuleFileName on Win32, argv[0] elsewhere);
  * just `name` when that directory is unknown or the path would not fit. */
-void platform_beside_exe(const char *argv0, const char *name, char *buf, unsigned size);
+void platform_beside_exe(const char *argv0, const char *name, char *buf,
+                         unsigned size);
 
 #endif /* RETROLLAMA_COMPAT_H */

@@ -26,7 +26,8 @@ double platform_seconds(void)
     LARGE_INTEGER count, freq;
     if (QueryPerformanceFrequency(&freq) && QueryPerformanceCounter(&count)) {
         double f = (double)freq.HighPart * 4294967296.0 + (double)freq.LowPart;
-        double c = (double)count.HighPart * 4294967296.0 + (double)count.LowPart;
+        double c =
+            (double)count.HighPart * 4294967296.0 + (double)count.LowPart;
         if (f > 0.0) {
             return c / f;
         }
@@ -34,7 +35,8 @@ double platform_seconds(void)
     return (double)GetTickCount() / 1000.0;
 }
 
-void platform_beside_exe(const char *argv0, const char *name, char *buf, unsigned size)
+void platform_beside_exe(const char *argv0, const char *name, char *buf,
+                         unsigned size)
 {
     char path[MAX_PATH + 1];
     DWORD n = GetModuleFileNameA(NULL, path, MAX_PATH);
@@ -66,7 +68,8 @@ double platform_seconds(void)
     return (double)clock() / (double)CLOCKS_PER_SEC;
 }
 
-void platform_beside_exe(const char *argv0, const char *name, char *buf, unsigned size)
+void platform_beside_exe(const char *argv0, const char *name, char *buf,
+                         unsigned size)
 {
     size_t dirlen = 0, i;
     if (argv0 != NULL) {

@@ -88,7 +88,8 @@ void q8_quantize(short *q, float *s, const float *x, int n, int gs)
     }
 }
 
-void q8_dequantize(float *out, const signed char *q, const float *s, long start, int n, int gs)
+void q8_dequantize(float *out, const signed char *q, const float *s, long start,
+                   int n, int gs)
 {
     int i;
     for (i = 0; i < n; i++)
@@ -142,7 +143,8 @@ static long dot_mmx(const signed char *w, const short *x, int gs)
  * both the bytes (w + i) and the words (x + 2i).  About 1.35 instructions
  * per multiply-add, against 1.75 for the intrinsics loop above.  32-bit x86
  * only (long is the 4 bytes movd stores). */
-static void dots_mmx32(long *iv, const signed char *w, const short *x, int ng, int gs)
+static void dots_mmx32(long *iv, const signed char *w, const short *x, int ng,
+                       int gs)
 {
     long i = 0, end;
     long *stop = iv + ng;
@@ -197,7 +199,8 @@ static void dots_mmx32(long *iv, const signed char *w, const short *x, int ng, i
         "jne 1b\n\t"
         : [iv] "+r"(iv), [i] "+r"(i), [end] "=&r"(end)
         : [w] "r"(w), [x] "r"(x), [gs] "r"((long)gs), [stop] "g"(stop)
-        : "memory", "cc", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
+        : "memory", "cc", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6",
+          "mm7");
 }
 
 /* 32 products of w[i..i+31] and x[i..i+31], summed as a tree into the two
@@ -239,60 +242,61 @@ static void dots_mmx32(long *iv, const signed char *w, const short *x, int ng, i
  * loop trip, no inner loop, and the two horizontal sums share one
  * punpckldq/punpckhdq/paddd and one 8-byte store.  About 1.1 instructions
  * per multiply-add.  An odd last group is done on its own. */
-static void dots_mmx32_pairs(long *iv, const signed char *w, const short *x, int ng)
+static void dots_mmx32_pairs(long *iv, const signed char *w, const short *x,
+                             int ng)
 {
     long i = 0;
     long *stop = iv + (ng & ~1);
     if (ng >= 2) {
-        __asm__ __volatile__(
-            "1:\n\t"
-            /* group A: w[i..i+31] into mm0 */
-            Q8_GROUP_MM0
-            /* group B: w[i+32..i+63] into mm4 */
-            "punpcklbw 32(%[w],%[i]), %%mm4\n\t"
-            "punpckhbw 32(%[w],%[i]), %%mm5\n\t"
-            "punpcklbw 40(%[w],%[i]), %%mm6\n\t"
-            "punpckhbw 40(%[w],%[i]), %%mm7\n\t"
-            "psraw $8, %%mm4\n\t"
-            "psraw $8, %%mm5\n\t"
-            "psraw $8, %%mm6\n\t"
-            "psraw $8, %%mm7\n\t"
-            "pmaddwd 64(%[x],%[i],2), %%mm4\n\t"
-            "pmaddwd 72(%[x],%[i],2), %%mm5\n\t"
-            "pmaddwd 80(%[x],%[i],2), %%mm6\n\t"
-            "pmaddwd 88(%[x],%[i],2), %%mm7\n\t"
-            "paddd %%mm5, %%mm4\n\t"
-            "paddd %%mm7, %%mm6\n\t"
-            "punpcklbw 48(%[w],%[i]), %%mm5\n\t"
-            "punpckhbw 48(%[w],%[i]), %%mm7\n\t"
-            "paddd %%mm6, %%mm4\n\t"
-            "punpcklbw 56(%[w],%[i]), %%mm6\n\t"
-            "punpckhbw 56(%[w],%[i]), %%mm1\n\t"
-            "psraw $8, %%mm5\n\t"
-            "psraw $8, %%mm7\n\t"
-            "psraw $8, %%mm6\n\t"
-            "psraw $8, %%mm1\n\t"
-            "pmaddwd 96(%[x],%[i],2), %%mm5\n\t"
-            "pmaddwd 104(%[x],%[i],2), %%mm7\n\t"
-            "pmaddwd 112(%[x],%[i],2), %%mm6\n\t"
-            "pmaddwd 120(%[x],%[i],2), %%mm1\n\t"
-            "paddd %%mm5, %%mm4\n\t"
-            "paddd %%mm7, %%mm6\n\t"
-            "paddd %%mm1, %%mm4\n\t"
-            "paddd %%mm6, %%mm4\n\t"
-            /* [A.lo+A.hi, B.lo+B.hi] -> iv[0], iv[1] */
-            "movq %%mm0, %%mm1\n\t"
-            "punpckldq %%mm4, %%mm0\n\t"
-            "punpckhdq %%mm4, %%mm1\n\t"
-            "paddd %%mm1, %%mm0\n\t"
-            "movq %%mm0, (%[iv])\n\t"
-            "addl $64, %[i]\n\t"
-            "addl $8, %[iv]\n\t"
-            "cmpl %[stop], %[iv]\n\t"
-            "jne 1b\n\t"
-            : [iv] "+r"(iv), [i] "+r"(i)
-            : [w] "r"(w), [x] "r"(x), [stop] "g"(stop)
-            : "memory", "cc", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
+        __asm__ __volatile__("1:\n\t"
+                             /* group A: w[i..i+31] into mm0 */
+                             Q8_GROUP_MM0
+                             /* group B: w[i+32..i+63] into mm4 */
+                             "punpcklbw 32(%[w],%[i]), %%mm4\n\t"
+                             "punpckhbw 32(%[w],%[i]), %%mm5\n\t"
+                             "punpcklbw 40(%[w],%[i]), %%mm6\n\t"
+                             "punpckhbw 40(%[w],%[i]), %%mm7\n\t"
+                             "psraw $8, %%mm4\n\t"
+                             "psraw $8, %%mm5\n\t"
+                             "psraw $8, %%mm6\n\t"
+                             "psraw $8, %%mm7\n\t"
+                             "pmaddwd 64(%[x],%[i],2), %%mm4\n\t"
+                             "pmaddwd 72(%[x],%[i],2), %%mm5\n\t"
+                             "pmaddwd 80(%[x],%[i],2), %%mm6\n\t"
+                             "pmaddwd 88(%[x],%[i],2), %%mm7\n\t"
+                             "paddd %%mm5, %%mm4\n\t"
+                             "paddd %%mm7, %%mm6\n\t"
+                             "punpcklbw 48(%[w],%[i]), %%mm5\n\t"
+                             "punpckhbw 48(%[w],%[i]), %%mm7\n\t"
+                             "paddd %%mm6, %%mm4\n\t"
+                             "punpcklbw 56(%[w],%[i]), %%mm6\n\t"
+                             "punpckhbw 56(%[w],%[i]), %%mm1\n\t"
+                             "psraw $8, %%mm5\n\t"
+                             "psraw $8, %%mm7\n\t"
+                             "psraw $8, %%mm6\n\t"
+                             "psraw $8, %%mm1\n\t"
+                             "pmaddwd 96(%[x],%[i],2), %%mm5\n\t"
+                             "pmaddwd 104(%[x],%[i],2), %%mm7\n\t"
+                             "pmaddwd 112(%[x],%[i],2), %%mm6\n\t"
+                             "pmaddwd 120(%[x],%[i],2), %%mm1\n\t"
+                             "paddd %%mm5, %%mm4\n\t"
+                             "paddd %%mm7, %%mm6\n\t"
+                             "paddd %%mm1, %%mm4\n\t"
+                             "paddd %%mm6, %%mm4\n\t"
+                             /* [A.lo+A.hi, B.lo+B.hi] -> iv[0], iv[1] */
+                             "movq %%mm0, %%mm1\n\t"
+                             "punpckldq %%mm4, %%mm0\n\t"
+                             "punpckhdq %%mm4, %%mm1\n\t"
+                             "paddd %%mm1, %%mm0\n\t"
+                             "movq %%mm0, (%[iv])\n\t"
+                             "addl $64, %[i]\n\t"
+                             "addl $8, %[iv]\n\t"
+                             "cmpl %[stop], %[iv]\n\t"
+                             "jne 1b\n\t"
+                             : [iv] "+r"(iv), [i] "+r"(i)
+                             : [w] "r"(w), [x] "r"(x), [stop] "g"(stop)
+                             : "memory", "cc", "mm0", "mm1", "mm2", "mm3",
+                               "mm4", "mm5", "mm6", "mm7");
     }
     if (ng & 1) {
         __asm__ __volatile__(
@@ -352,7 +356,8 @@ static long dot_mmx(const signed char *w, const short *x, int gs)
 /* The dots of `rows` consecutive rows (n values apart) times x, ng groups
  * each, into iv (rows * ng).  No float instruction may run in here while
  * the MMX kernel is in use. */
-static void dot_rows(long *iv, const signed char *w, const short *x, int rows, long n, int ng, int gs)
+static void dot_rows(long *iv, const signed char *w, const short *x, int rows,
+                     long n, int ng, int gs)
 {
     int r, g;
     const signed char *wr = w;
@@ -381,7 +386,8 @@ static void dot_rows(long *iv, const signed char *w, const short *x, int rows, l
             *iv++ = dot_c(wr + (long)g * gs, x + (long)g * gs, gs);
 }
 
-void q8_dot_groups(long *iv, const signed char *w, const short *x, int ngroups, int gs)
+void q8_dot_groups(long *iv, const signed char *w, const short *x, int ngroups,
+                   int gs)
 {
     dot_rows(iv, w, x, 1, (long)ngroups * gs, ngroups, gs);
     Q8_EMMS();
@@ -408,7 +414,8 @@ const char *q8_kernel(int gs)
  * store and a reload, one to long double nothing.  The
  * loop is unrolled by two (a llama2 row has few groups, so loop overhead
  * counts) but keeps one sum, so the order of additions stays runq.c's. */
-static Q8_INLINE acc_t scale_sum(acc_t val, const long *iv, const float *ws, const float *xs, int ng, int gs)
+static Q8_INLINE acc_t scale_sum(acc_t val, const long *iv, const float *ws,
+                                 const float *xs, int ng, int gs)
 {
     int g = 0;
     if (gs <= 1032) {
@@ -425,8 +432,8 @@ static Q8_INLINE acc_t scale_sum(acc_t val, const long *iv, const float *ws, con
     return val;
 }
 
-void q8_matmul(float *out, const short *xq, const float *xs, const signed char *wq, const float *ws,
-               int n, int d, int gs)
+void q8_matmul(float *out, const short *xq, const float *xs,
+               const signed char *wq, const float *ws, int n, int d, int gs)
 {
     long iv[Q8_BLOCK];
     int ng = n / gs, i, r, rows;

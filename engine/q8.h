@@ -28,19 +28,21 @@ void q8_quantize(short *q, float *s, const float *x, int n, int gs);
 
 /* out[i] = q[start + i] * s[(start + i) / gs] for i < n: one row of a
  * tensor dequantized (the embedding lookup), the rest left alone. */
-void q8_dequantize(float *out, const signed char *q, const float *s, long start, int n, int gs);
+void q8_dequantize(float *out, const signed char *q, const float *s, long start,
+                   int n, int gs);
 
 /* out (d) = W (d rows of n, int8 values wq, scales ws) times x (n values xq,
  * scales xs), as runq.c's matmul: row i starts at value i*n; it sums its
  * n / gs full groups, group j as (float)(integer dot) * ws[(i*n)/gs + j]
  * * xs[j], in order.  (When gs does not divide n that is runq.c's reading,
  * flaws included: the tail of each row is skipped.) */
-void q8_matmul(float *out, const short *xq, const float *xs, const signed char *wq, const float *ws,
-               int n, int d, int gs);
+void q8_matmul(float *out, const short *xq, const float *xs,
+               const signed char *wq, const float *ws, int n, int d, int gs);
 
 /* The integer dot products of `ngroups` consecutive groups of gs values:
  * iv[g] = sum over k < gs of w[g*gs + k] * x[g*gs + k].  Exposed for tests. */
-void q8_dot_groups(long *iv, const signed char *w, const short *x, int ngroups, int gs);
+void q8_dot_groups(long *iv, const signed char *w, const short *x, int ngroups,
+                   int gs);
 
 /* "mmx" or "portable": which kernel this build uses for group size gs (the
  * MMX kernels need a multiple of 8), for -v. */

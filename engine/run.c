@@ -77,13 +77,14 @@ static void *xmalloc(double bytes, const char *what)
 {
     void *p;
     if (bytes >= ADDRESS_LIMIT || bytes > (double)(size_t)-1) {
-        fatal(EXIT_MEMORY, "%s needs %.0f MB; a 32-bit process can address at most 2048 MB",
+        fatal(EXIT_MEMORY,
+              "%s needs %.0f MB; a 32-bit process can address at most 2048 MB",
               what, megabytes(bytes));
     }
     p = malloc(bytes < 1.0 ? 1 : (size_t)bytes);
     if (p == NULL) {
-        fatal(EXIT_MEMORY, "out of memory: %s needs %.0f bytes (%.0f MB)", what, bytes,
-              megabytes(bytes));
+        fatal(EXIT_MEMORY, "out of memory: %s needs %.0f bytes (%.0f MB)", what,
+              bytes, megabytes(bytes));
     }
     return p;
 }
@@ -104,7 +105,8 @@ static void check_host(void)
     static const unsigned char one[4] = {0x00, 0x00, 0x80, 0x3F};
     static const unsigned char neg[4] = {0x00, 0x00, 0x20, 0xC0};
     float a = 1.0f, b = -2.5f;
-    host_is_ieee_le = sizeof(float) == 4 && memcmp(&a, one, 4) == 0 && memcmp(&b, neg, 4) == 0;
+    host_is_ieee_le = sizeof(float) == 4 && memcmp(&a, one, 4) == 0 &&
+                      memcmp(&b, neg, 4) == 0;
 }
 
 static long le_int32(const unsigned char *p)
@@ -120,7 +122,8 @@ static long le_int32(const unsigned char *p)
 static float le_float(const unsigned char *p)
 {
     unsigned long bits = (unsigned long)p[0] | ((unsigned long)p[1] << 8) |
-                         ((unsigned long)p[2] << 16) | ((unsigned long)p[3] << 24);
+                         ((unsigned long)p[2] << 16) |
+                         ((unsigned long)p[3] << 24);
     int expo = (int)((bits >> 23) & 0xFF);
     double mant = (double)(bits & 0x7FFFFFUL);
     double v;
@@ -159,7 +162,8 @@ static void put_le_float(unsigned char *p, float f)
     } else if (f != 0.0f) {
         m = frexp((double)f, &e); /* f = m * 2^e, 0.5 <= m < 1 */
         if (e > -126) {
-            bits |= ((unsigned long)(e + 126) << 23) | ((unsigned long)ldexp(m, 24) & 0x7FFFFFUL);
+            bits |= ((unsigned long)(e + 126) << 23) |
+                    ((unsigned long)ldexp(m, 24) & 0x7FFFFFUL);
         } else {
             bits |= (unsigned long)ldexp(m, e + 149);
         }
@@ -172,11 +176,13 @@ static void put_le_float(unsigned char *p, float f)
 
 /* Reads count bytes into dst in chunks; `at` is the file offset, kept for
  * the message when the file ends early. */
-static void read_bytes(FILE *f, const char *path, unsigned char *dst, double count, double *at)
+static void read_bytes(FILE *f, const char *path, unsigned char *dst,
+                       double count, double *at)
 {
     double left = count;
     while (left > 0.0) {
-        size_t want = left > (double)CHUNK_BYTES ? (size_t)CHUNK_BYTES : (size_t)left;
+        size_t want =
+            left > (double)CHUNK_BYTES ? (size_t)CHUNK_BYTES : (size_t)left;
         size_t got = fread(dst, 1, want, f);
         *at += (double)got;
         if (got != want) {
@@ -190,7 +196,8 @@ static void read_bytes(FILE *f, const char *path, unsigned char *dst, double cou
 
 /* Reads count float32 values into dst, in chunks; `at` is the file offset,
  * kept for the message when the file ends early. */
-static void read_floats(FILE *f, const char *path, float *dst, double count, double *at)
+static void read_floats(FILE *f, const char *path, float *dst, double count,
+                        double *at)
 {
     read_bytes(f, path, (unsigned char *)dst, count * 4.0, at);
     if (!host_is_ieee_le) {
@@ -213,10 +220,12 @@ typedef struct {
     int hidden_dim; /* width of the feed-forward layer */
     int n_layers;
     int n_heads;    /* query heads */
-    int n_kv_heads; /* key/value heads (fewer than n_heads: grouped-query attention) */
+    int n_kv_heads; /* key/value heads (fewer than n_heads: grouped-query
+                       attention) */
     int vocab_size;
     int seq_len;    /* context length the model was trained for */
-    int shared_classifier; /* header vocab_size > 0: logits use the embedding table */
+    int shared_classifier; /* header vocab_size > 0: logits use the embedding
+                              table */
 } Config;
 
 /* A matrix in Q8_0 (see q8.h): int8 values and one float scale per group. */
@@ -254,9 +263,9 @@ typedef struct {
     float *att;           /* (n_heads, steps) attention scores */
     float *logits;        /* (vocab_size) */
     float *key_cache;     /* (n_layers, steps, kv_dim) */
-    float *value_cache;   /* (n_layers, kv_dim, steps): transposed, see forward */
-    float *rope;          /* (steps, rope_pairs, 2): cos and sin of each rotation */
-    float *xs;            /* int8 checkpoints: scales of the quantized activation */
+    float *value_cache; /* (n_layers, kv_dim, steps): transposed, see forward */
+    float *rope; /* (steps, rope_pairs, 2): cos and sin of each rotation */
+    float *xs;   /* int8 checkpoints: scales of the quantized activation */
     short *xq;            /* and its values (max(dim, hidden_dim)) */
     float *memory;
 } RunState;
@@ -265,7 +274,7 @@ typedef struct {
     Config config;
     Weights w;
     RunState s;
-    int steps;      /* positions the caches hold: min(requested steps, seq_len) */
+    int steps; /* positions the caches hold: min(requested steps, seq_len) */
     int head_size;
     int kv_dim;
     int kv_mul;     /* query heads per key/value head */
@@ -273,10 +282,12 @@ typedef struct {
     double weight_bytes, state_bytes;
 } Transformer;
 
-static const char *config_names[7] = {
-    "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
+static const char *config_names[7] = {"dim",     "hidden_dim", "n_layers",
+                                      "n_heads", "n_kv_heads", "vocab_size",
+                                      "seq_len"};
 
-static void check_config(const char *path, const unsigned char *header, Config *c);
+static void check_config(const char *path, const unsigned char *header,
+                         Config *c);
 
 /* Reads and validates the 28-byte header; returns the file offset of the
  * weights.  Every check names the field and the file. */
@@ -285,14 +296,18 @@ static void read_config(FILE *f, const char *path, Config *c)
     unsigned char header[28];
     size_t got = fread(header, 1, sizeof header, f);
     if (got != sizeof header) {
-        fatal(EXIT_INPUT, "%s: %s (%lu bytes); a llama2.c checkpoint starts with a 28-byte header",
-              path, ferror(f) ? "read error" : "file too short", (unsigned long)got);
+        fatal(EXIT_INPUT,
+              "%s: %s (%lu bytes); a llama2.c checkpoint starts with a 28-byte "
+              "header",
+              path, ferror(f) ? "read error" : "file too short",
+              (unsigned long)got);
     }
     check_config(path, header, c);
 }
 
 /* Validates the seven header ints at `header` (both versions have them). */
-static void check_config(const char *path, const unsigned char *header, Config *c)
+static void check_config(const char *path, const unsigned char *header,
+                         Config *c)
 {
     long v[7];
     int i;
@@ -300,10 +315,15 @@ static void check_config(const char *path, const unsigned char *header, Config *
         v[i] = le_int32(header + 4 * i);
     }
     for (i = 0; i < 7; i++) {
-        long limit = (i == 0 || i == 1) ? MAX_WIDTH : (i == 5 || i == 6) ? MAX_LENGTH : MAX_COUNT;
-        long value = i == 5 && v[i] < 0 && v[i] > -MAX_LENGTH - 1 ? -v[i] : v[i];
+        long limit = (i == 0 || i == 1)   ? MAX_WIDTH
+                     : (i == 5 || i == 6) ? MAX_LENGTH
+                                          : MAX_COUNT;
+        long value =
+            i == 5 && v[i] < 0 && v[i] > -MAX_LENGTH - 1 ? -v[i] : v[i];
         if (value <= 0 || value > limit) {
-            fatal(EXIT_INPUT, "%s: header field %s is %ld; not a llama2.c checkpoint (expected 1..%ld)",
+            fatal(EXIT_INPUT,
+                  "%s: header field %s is %ld; not a llama2.c checkpoint "
+                  "(expected 1..%ld)",
                   path, config_names[i], v[i], limit);
         }
     }
@@ -316,19 +336,23 @@ static void check_config(const char *path, const unsigned char *header, Config *
     c->vocab_size = (int)(v[5] > 0 ? v[5] : -v[5]);
     c->seq_len = (int)v[6];
     if (c->dim % c->n_heads != 0) {
-        fatal(EXIT_INPUT, "%s: dim %d is not divisible by n_heads %d", path, c->dim, c->n_heads);
+        fatal(EXIT_INPUT, "%s: dim %d is not divisible by n_heads %d", path,
+              c->dim, c->n_heads);
     }
     if (c->n_heads % c->n_kv_heads != 0) {
-        fatal(EXIT_INPUT, "%s: n_heads %d is not divisible by n_kv_heads %d", path, c->n_heads,
-              c->n_kv_heads);
+        fatal(EXIT_INPUT, "%s: n_heads %d is not divisible by n_kv_heads %d",
+              path, c->n_heads, c->n_kv_heads);
     }
     if (c->dim % 2 != 0 || (c->dim / c->n_heads * c->n_kv_heads) % 2 != 0) {
-        fatal(EXIT_INPUT, "%s: dim %d and the key/value width must be even for rotary embeddings",
+        fatal(EXIT_INPUT,
+              "%s: dim %d and the key/value width must be even for rotary "
+              "embeddings",
               path, c->dim);
     }
     if (c->vocab_size < 3) {
-        fatal(EXIT_INPUT, "%s: vocab_size %d is too small (BOS and EOS are tokens 1 and 2)", path,
-              c->vocab_size);
+        fatal(EXIT_INPUT,
+              "%s: vocab_size %d is too small (BOS and EOS are tokens 1 and 2)",
+              path, c->vocab_size);
     }
 }
 
@@ -338,7 +362,8 @@ static void check_config(const char *path, const unsigned char *header, Config *
 static double checkpoint_floats(const Config *c, double *in_memory)
 {
     double dim = c->dim, hidden = c->hidden_dim, layers = c->n_layers;
-    double head = dim / c->n_heads, kv = head * c->n_kv_heads, vocab = c->vocab_size;
+    double head = dim / c->n_heads, kv = head * c->n_kv_heads,
+           vocab = c->vocab_size;
     double n = vocab * dim                 /* token embedding */
                + layers * dim * 2.0        /* rms_att, rms_ffn */
                + layers * dim * dim * 2.0  /* wq, wo */
@@ -360,9 +385,10 @@ static void plan_state(Transformer *t)
     t->kv_dim = t->head_size * c->n_kv_heads;
     t->kv_mul = c->n_heads / c->n_kv_heads;
     t->rope_pairs = t->head_size % 2 == 0 ? t->head_size / 2 : c->dim / 2;
-    t->state_bytes = 4.0 * (dim * 4.0 + hidden * 3.0 + (double)c->n_heads * steps +
-                            (double)c->vocab_size + 2.0 * c->n_layers * steps * t->kv_dim +
-                            steps * t->rope_pairs * 2.0);
+    t->state_bytes =
+        4.0 * (dim * 4.0 + hidden * 3.0 + (double)c->n_heads * steps +
+               (double)c->vocab_size + 2.0 * c->n_layers * steps * t->kv_dim +
+               steps * t->rope_pairs * 2.0);
     if (t->w.gs > 0) {
         double widest = dim > hidden ? dim : hidden;
         t->state_bytes += 4.0 * (floor(widest / t->w.gs) + 1.0) + 2.0 * widest;
@@ -390,7 +416,8 @@ static void fill_rope(Transformer *t)
 
 static void alloc_state(Transformer *t);
 static int is_q8_checkpoint(FILE *f);
-static void build_transformer_q8(Transformer *t, FILE *f, const char *path, int *steps);
+static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
+                                 int *steps);
 
 static void build_transformer(Transformer *t, const char *path, int *steps)
 {
@@ -414,12 +441,17 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
     read_config(f, path, c);
     floats = checkpoint_floats(c, &in_memory);
     expected = 28.0 + 4.0 * floats;
-    if (fseek(f, 0L, SEEK_END) == 0 && (size = ftell(f)) >= 0 && (double)size != expected) {
+    if (fseek(f, 0L, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
+        (double)size != expected) {
         if (expected >= ADDRESS_LIMIT) {
-            fatal(EXIT_MEMORY, "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB",
+            fatal(EXIT_MEMORY,
+                  "%s: needs %.0f MB; a 32-bit process can address at most "
+                  "2048 MB",
                   path, megabytes(expected));
         }
-        fatal(EXIT_INPUT, "%s: file is %ld bytes but its header describes a %.0f-byte checkpoint",
+        fatal(EXIT_INPUT,
+              "%s: file is %ld bytes but its header describes a %.0f-byte "
+              "checkpoint",
               path, size, expected);
     }
     if (fseek(f, 28L, SEEK_SET) != 0) {
@@ -433,8 +465,9 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
     plan_state(t);
     t->weight_bytes = 4.0 * in_memory;
     if (t->weight_bytes + t->state_bytes >= ADDRESS_LIMIT) {
-        fatal(EXIT_MEMORY, "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB", path,
-              megabytes(t->weight_bytes + t->state_bytes));
+        fatal(EXIT_MEMORY,
+              "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB",
+              path, megabytes(t->weight_bytes + t->state_bytes));
     }
 
     /* weights: one allocation, filled in file order */
@@ -442,7 +475,8 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
     kv = t->kv_dim;
     w->memory = (float *)xmalloc(t->weight_bytes, "the weights");
     p = w->memory;
-#define TENSOR(field, n) (w->field = p, read_floats(f, path, p, (n), &at), p += (size_t)(n))
+#define TENSOR(field, n)                                                       \
+    (w->field = p, read_floats(f, path, p, (n), &at), p += (size_t)(n))
     TENSOR(token_embedding, (double)c->vocab_size * c->dim);
     TENSOR(rms_att, (double)c->n_layers * c->dim);
     TENSOR(wq, (double)c->n_layers * c->dim * c->dim);
@@ -470,7 +504,8 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
     }
 #undef TENSOR
     if (fgetc(f) != EOF) {
-        fatal(EXIT_INPUT, "%s: has bytes after the %.0f its header describes", path, expected);
+        fatal(EXIT_INPUT, "%s: has bytes after the %.0f its header describes",
+              path, expected);
     }
     fclose(f);
     alloc_state(t);
@@ -482,7 +517,8 @@ static void alloc_state(Transformer *t)
     const Config *c = &t->config;
     RunState *s = &t->s;
     float *p;
-    s->memory = (float *)xmalloc(t->state_bytes, "the run state (activations, KV cache)");
+    s->memory = (float *)xmalloc(t->state_bytes,
+                                 "the run state (activations, KV cache)");
     p = s->memory;
     s->x = p;            p += c->dim;
     s->xb = p;           p += c->dim;
@@ -535,10 +571,12 @@ static int q8_plan(Transformer *t, QPlan *plan)
 {
     const Config *c = &t->config;
     Weights *w = &t->w;
-    double dim = c->dim, hidden = c->hidden_dim, kv = t->kv_dim, layers = c->n_layers;
+    double dim = c->dim, hidden = c->hidden_dim, kv = t->kv_dim,
+           layers = c->n_layers;
     double vocab = c->vocab_size;
     int n = 0;
-#define PLAN(field, cnt, num) (plan[n].m = &w->field, plan[n].count = (cnt), plan[n].numel = (num), n++)
+#define PLAN(field, cnt, num)                                                  \
+    (plan[n].m = &w->field, plan[n].count = (cnt), plan[n].numel = (num), n++)
     PLAN(q_emb, 1.0, vocab * dim);
     PLAN(q_wq, layers, dim * dim);
     PLAN(q_wk, layers, kv * dim);
@@ -554,7 +592,8 @@ static int q8_plan(Transformer *t, QPlan *plan)
     return n;
 }
 
-static void build_transformer_q8(Transformer *t, FILE *f, const char *path, int *steps)
+static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
+                                 int *steps)
 {
     Config *c = &t->config;
     Weights *w = &t->w;
@@ -572,26 +611,35 @@ static void build_transformer_q8(Transformer *t, FILE *f, const char *path, int 
     }
     got = fread(header, 1, sizeof header, f);
     if (got != sizeof header) {
-        fatal(EXIT_INPUT, "%s: %s (%lu bytes); an int8 checkpoint starts with a 256-byte header",
-              path, ferror(f) ? "read error" : "file too short", (unsigned long)got);
+        fatal(EXIT_INPUT,
+              "%s: %s (%lu bytes); an int8 checkpoint starts with a 256-byte "
+              "header",
+              path, ferror(f) ? "read error" : "file too short",
+              (unsigned long)got);
     }
     version = le_int32(header + 4);
     if (version != 2) {
-        fatal(EXIT_INPUT, "%s: checkpoint version %ld; only version 0 (fp32) and 2 (int8) are supported",
+        fatal(EXIT_INPUT,
+              "%s: checkpoint version %ld; only version 0 (fp32) and 2 (int8) "
+              "are supported",
               path, version);
     }
     if (le_int32(header + 28) <= 0) {
-        fatal(EXIT_INPUT, "%s: header field vocab_size is %ld; an int8 checkpoint needs it positive",
+        fatal(EXIT_INPUT,
+              "%s: header field vocab_size is %ld; an int8 checkpoint needs it "
+              "positive",
               path, le_int32(header + 28));
     }
     check_config(path, header + 8, c);
     if (header[36] > 1) {
-        fatal(EXIT_INPUT, "%s: shared-classifier flag is %d; must be 0 or 1", path, header[36]);
+        fatal(EXIT_INPUT, "%s: shared-classifier flag is %d; must be 0 or 1",
+              path, header[36]);
     }
     c->shared_classifier = header[36];
     gs = le_int32(header + 37);
     if (gs <= 0 || gs > c->dim || c->dim % gs != 0) {
-        fatal(EXIT_INPUT, "%s: group size %ld does not divide dim %d", path, gs, c->dim);
+        fatal(EXIT_INPUT, "%s: group size %ld does not divide dim %d", path, gs,
+              c->dim);
     }
     w->gs = (int)gs;
 
@@ -610,14 +658,19 @@ static void build_transformer_q8(Transformer *t, FILE *f, const char *path, int 
     }
     expected = Q8_HEADER + 4.0 * norms + values + 4.0 * scales;
     t->weight_bytes = 4.0 * (norms + scales) + values;
-    if (expected >= ADDRESS_LIMIT || t->weight_bytes + t->state_bytes >= ADDRESS_LIMIT) {
-        fatal(EXIT_MEMORY, "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB", path,
-              megabytes(t->weight_bytes + t->state_bytes));
+    if (expected >= ADDRESS_LIMIT ||
+        t->weight_bytes + t->state_bytes >= ADDRESS_LIMIT) {
+        fatal(EXIT_MEMORY,
+              "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB",
+              path, megabytes(t->weight_bytes + t->state_bytes));
     }
     {
         long size;
-        if (fseek(f, 0L, SEEK_END) == 0 && (size = ftell(f)) >= 0 && (double)size != expected) {
-            fatal(EXIT_INPUT, "%s: file is %ld bytes but its header describes a %.0f-byte int8 checkpoint",
+        if (fseek(f, 0L, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
+            (double)size != expected) {
+            fatal(EXIT_INPUT,
+                  "%s: file is %ld bytes but its header describes a %.0f-byte "
+                  "int8 checkpoint",
                   path, size, expected);
         }
         if (fseek(f, (long)Q8_HEADER, SEEK_SET) != 0) {
@@ -649,7 +702,8 @@ static void build_transformer_q8(Transformer *t, FILE *f, const char *path, int 
         w->q_wcls = w->q_emb;
     }
     if (fgetc(f) != EOF) {
-        fatal(EXIT_INPUT, "%s: has bytes after the %.0f its header describes", path, expected);
+        fatal(EXIT_INPUT, "%s: has bytes after the %.0f its header describes",
+              path, expected);
     }
     fclose(f);
     alloc_state(t);
@@ -684,7 +738,8 @@ static void rmsnorm(float *o, const float *x, const float *weight, int size)
 /* out[i] = sum over j < n of w[i * stride + j] * x[j], for i < d.
  * matmul is the case stride == n; attention uses it for q . k and for the
  * weighted sum of the (transposed) values. */
-static void dot_rows(float *out, const float *x, const float *w, int n, int d, int stride)
+static void dot_rows(float *out, const float *x, const float *w, int n, int d,
+                     int stride)
 {
     int i, j, n4 = n - n % 4;
     for (i = 0; i + 4 <= d; i += 4) {
@@ -754,7 +809,8 @@ static void matmul(float *out, const float *x, const float *w, int n, int d)
  * unsigned.  t is computed in wide_t (long double on an x87 under gcc,
  * double elsewhere) so that its rounding error stays far below an ulp.
  */
-typedef char u32_must_have_32_bits[sizeof(u32) == 4 && sizeof(float) == 4 ? 1 : -1];
+typedef char
+    u32_must_have_32_bits[sizeof(u32) == 4 && sizeof(float) == 4 ? 1 : -1];
 
 #define EXP_MAGIC 12582912.0f /* 1.5 * 2^23 */
 #define EXP_MAGIC_BITS 0x4B400000UL
@@ -769,9 +825,10 @@ typedef union {
     u32 i;
 } float_bits;
 
-static u32 exp_bits[EXP_TABLE];  /* bits of 2^(j/256) as a float, minus k = 128 */
+static u32
+    exp_bits[EXP_TABLE]; /* bits of 2^(j/256) as a float, minus k = 128 */
 static float exp_fix[EXP_TABLE]; /* 2^(j/256) / that float - 1 */
-static float exp_c1, exp_c2;     /* ln 2 / 256 and its square / 2: 2^(r/256) - 1 */
+static float exp_c1, exp_c2; /* ln 2 / 256 and its square / 2: 2^(r/256) - 1 */
 
 static void fill_exp_table(void)
 {
@@ -791,7 +848,8 @@ static void fill_exp_table(void)
 /* out[i] = e^(sign * (in[i] - shift)) for i < n, sign being 1 or -1 (out
  * may be in); returns the sum of the results, added up in order.  One loop, so
  * that the constants and the call overhead are paid once per vector. */
-static acc_t exp_vector(float *out, const float *in, int n, float sign, float shift)
+static acc_t exp_vector(float *out, const float *in, int n, float sign,
+                        float shift)
 {
     float_bits round_n, scale;
     wide_t ks = sign * (wide_t)EXP_SCALE;
@@ -812,7 +870,9 @@ static acc_t exp_vector(float *out, const float *in, int n, float sign, float sh
             r = tm - round_n.f;
             scale.i = exp_bits[u & (EXP_TABLE - 1)] + (kb << 23);
             s = scale.f;
-            *out = (float)(s * ((exp_c2 * r + exp_c1) * r + exp_fix[u & (EXP_TABLE - 1)]) + s);
+            *out = (float)(s * ((exp_c2 * r + exp_c1) * r +
+                                exp_fix[u & (EXP_TABLE - 1)]) +
+                           s);
         } else {
             /* outside the fast range (or NaN): the library's exp */
             *out = (float)exp((double)((tm - EXP_MAGIC) / EXP_SCALE));
@@ -863,8 +923,8 @@ static void rotate(float *v, int width, const float *rope, int pairs)
 /* out (d) = layer l's matrix (d, n) times x (n), fp32 or int8.  For int8
  * the activation is quantized first unless `quantized` says the previous
  * call already did it for the same x (runq.c quantizes x once for q, k, v). */
-static void linear(Transformer *t, float *out, const float *x, const float *wf, const QMat *wq, int l,
-                   int n, int d, int quantized)
+static void linear(Transformer *t, float *out, const float *x, const float *wf,
+                   const QMat *wq, int l, int n, int d, int quantized)
 {
     RunState *s = &t->s;
     int gs = t->w.gs;
@@ -885,7 +945,8 @@ static float *forward(Transformer *t, int token, int pos)
     const Weights *w = &t->w;
     RunState *s = &t->s;
     float *x = s->x;
-    int dim = c->dim, hidden = c->hidden_dim, kv_dim = t->kv_dim, hs = t->head_size;
+    int dim = c->dim, hidden = c->hidden_dim, kv_dim = t->kv_dim,
+        hs = t->head_size;
     float scale = (float)sqrt((double)hs), max_att;
     const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
     int l, h, i;
@@ -894,7 +955,8 @@ static float *forward(Transformer *t, int token, int pos)
         /* int8: dequantize this one row of the table */
         q8_dequantize(x, w->q_emb.q, w->q_emb.s, (long)token * dim, dim, w->gs);
     } else {
-        memcpy(x, w->token_embedding + (size_t)token * dim, (size_t)dim * sizeof(float));
+        memcpy(x, w->token_embedding + (size_t)token * dim,
+               (size_t)dim * sizeof(float));
     }
 
     for (l = 0; l < c->n_layers; l++) {
@@ -915,7 +977,8 @@ static float *forward(Transformer *t, int token, int pos)
         for (h = 0; h < c->n_heads; h++) {
             float *att = s->att + (size_t)h * t->steps;
             size_t kv_off = loff + (size_t)(h / t->kv_mul) * hs;
-            dot_rows(att, s->q + (size_t)h * hs, s->key_cache + kv_off, hs, pos + 1, kv_dim);
+            dot_rows(att, s->q + (size_t)h * hs, s->key_cache + kv_off, hs,
+                     pos + 1, kv_dim);
             /* the scores' scaling and softmax's search for the maximum
              * in one pass */
             att[0] /= scale;
@@ -929,8 +992,9 @@ static float *forward(Transformer *t, int token, int pos)
             softmax_max(att, pos + 1, max_att);
             /* the attention-weighted sum of the values: with the value
              * cache stored transposed it is a matmul like any other */
-            dot_rows(s->xb + (size_t)h * hs, att, vt + (size_t)(h / t->kv_mul) * hs * t->steps,
-                     pos + 1, hs, t->steps);
+            dot_rows(s->xb + (size_t)h * hs, att,
+                     vt + (size_t)(h / t->kv_mul) * hs * t->steps, pos + 1, hs,
+                     t->steps);
         }
 
         linear(t, s->xb2, s->xb, w->wo, &w->q_wo, l, dim, dim, 0);
@@ -971,7 +1035,8 @@ static float *forward(Transformer *t, int token, int pos)
 
 typedef int (*before_fn)(const void *a, const void *b);
 
-static void merge_sort(void *base, size_t n, size_t size, void *scratch, before_fn before)
+static void merge_sort(void *base, size_t n, size_t size, void *scratch,
+                       before_fn before)
 {
     char *src = (char *)base, *dst = (char *)scratch, *tmp;
     size_t width, lo;
@@ -1043,7 +1108,8 @@ static void build_tokenizer(Tokenizer *t, const char *path, int vocab_size)
         if (len == cap) {
             unsigned char *bigger;
             if (cap >= 256UL * 1048576UL) {
-                fatal(EXIT_INPUT, "%s: larger than 256 MB; not a tokenizer", path);
+                fatal(EXIT_INPUT, "%s: larger than 256 MB; not a tokenizer",
+                      path);
             }
             cap = cap == 0 ? 65536 : cap * 2;
             bigger = (unsigned char *)realloc(buf, cap);
@@ -1063,17 +1129,22 @@ static void build_tokenizer(Tokenizer *t, const char *path, int vocab_size)
     }
     fclose(f);
     if (len < 4) {
-        fatal(EXIT_INPUT, "%s: file too short (%lu bytes) for a tokenizer", path, (unsigned long)len);
+        fatal(EXIT_INPUT, "%s: file too short (%lu bytes) for a tokenizer",
+              path, (unsigned long)len);
     }
     max_len = le_int32(buf);
     if (max_len <= 0 || max_len > MAX_TOKEN_BYTES) {
-        fatal(EXIT_INPUT, "%s: max_token_length is %ld; not a llama2.c tokenizer", path, max_len);
+        fatal(EXIT_INPUT,
+              "%s: max_token_length is %ld; not a llama2.c tokenizer", path,
+              max_len);
     }
 
     t->vocab_size = vocab_size;
     t->max_token_length = (int)max_len;
-    t->vocab = (char **)xmalloc((double)vocab_size * sizeof(char *), "the vocabulary");
-    t->scores = (float *)xmalloc((double)vocab_size * sizeof(float), "the token scores");
+    t->vocab =
+        (char **)xmalloc((double)vocab_size * sizeof(char *), "the vocabulary");
+    t->scores = (float *)xmalloc((double)vocab_size * sizeof(float),
+                                 "the token scores");
     t->pool = (char *)xmalloc((double)len + vocab_size, "the token strings");
     t->merge_buffer = (char *)xmalloc(2.0 * max_len + 8.0, "the merge buffer");
     t->sorted = NULL;
@@ -1082,8 +1153,9 @@ static void build_tokenizer(Tokenizer *t, const char *path, int vocab_size)
     for (i = 0; i < vocab_size; i++) {
         long n_bytes;
         if (off == len) {
-            fatal(EXIT_INPUT, "%s: holds %d tokens but the model's vocabulary has %d", path, i,
-                  vocab_size);
+            fatal(EXIT_INPUT,
+                  "%s: holds %d tokens but the model's vocabulary has %d", path,
+                  i, vocab_size);
         }
         if (len - off < 8) {
             fatal(EXIT_INPUT, "%s: file ends inside token %d", path, i);
@@ -1092,8 +1164,9 @@ static void build_tokenizer(Tokenizer *t, const char *path, int vocab_size)
         n_bytes = le_int32(buf + off + 4);
         off += 8;
         if (n_bytes < 0 || n_bytes > max_len) {
-            fatal(EXIT_INPUT, "%s: token %d is %ld bytes long; max_token_length is %ld", path, i,
-                  n_bytes, max_len);
+            fatal(EXIT_INPUT,
+                  "%s: token %d is %ld bytes long; max_token_length is %ld",
+                  path, i, n_bytes, max_len);
         }
         if ((size_t)n_bytes > len - off) {
             fatal(EXIT_INPUT, "%s: file ends inside token %d", path, i);
@@ -1105,7 +1178,9 @@ static void build_tokenizer(Tokenizer *t, const char *path, int vocab_size)
         off += (size_t)n_bytes;
     }
     if (off != len) {
-        fatal(EXIT_INPUT, "%s: has %lu bytes after its token %d; the model's vocabulary is %d tokens",
+        fatal(EXIT_INPUT,
+              "%s: has %lu bytes after its token %d; the model's vocabulary is "
+              "%d tokens",
               path, (unsigned long)(len - off), vocab_size - 1, vocab_size);
     }
     free(buf);
@@ -1157,13 +1232,18 @@ static int encode(Tokenizer *t, const char *text, int bos, int eos, int *tokens)
     }
     if (t->sorted == NULL) {
         TokenIndex *scratch;
-        t->sorted = (TokenIndex *)xmalloc((double)t->vocab_size * sizeof(TokenIndex), "the sorted vocabulary");
-        scratch = (TokenIndex *)xmalloc((double)t->vocab_size * sizeof(TokenIndex), "sorting the vocabulary");
+        t->sorted =
+            (TokenIndex *)xmalloc((double)t->vocab_size * sizeof(TokenIndex),
+                                  "the sorted vocabulary");
+        scratch =
+            (TokenIndex *)xmalloc((double)t->vocab_size * sizeof(TokenIndex),
+                                  "sorting the vocabulary");
         for (i = 0; i < t->vocab_size; i++) {
             t->sorted[i].str = t->vocab[i];
             t->sorted[i].id = i;
         }
-        merge_sort(t->sorted, (size_t)t->vocab_size, sizeof(TokenIndex), scratch, token_before);
+        merge_sort(t->sorted, (size_t)t->vocab_size, sizeof(TokenIndex),
+                   scratch, token_before);
         free(scratch);
     }
 
@@ -1190,7 +1270,9 @@ static int encode(Tokenizer *t, const char *text, int bos, int eos, int *tokens)
             for (b = 0; b < buf_len; b++) {
                 int id = (unsigned char)buf[b] + 3;
                 if (id >= t->vocab_size) {
-                    fatal(EXIT_INPUT, "prompt byte 0x%02X has no token: the vocabulary has only %d",
+                    fatal(EXIT_INPUT,
+                          "prompt byte 0x%02X has no token: the vocabulary has "
+                          "only %d",
                           (unsigned char)buf[b], t->vocab_size);
                 }
                 tokens[n++] = id;
@@ -1252,7 +1334,8 @@ static const char *decode(const Tokenizer *t, int prev, int token)
     if (prev == BOS && piece[0] == ' ') {
         piece++;
     }
-    if (piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' && (hi = hex_digit(piece[3])) >= 0) {
+    if (piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' &&
+        (hi = hex_digit(piece[3])) >= 0) {
         lo = hex_digit(piece[4]);
         return (const char *)t->byte_pieces + 2 * (lo >= 0 ? hi * 16 + lo : hi);
     }
@@ -1267,7 +1350,8 @@ static void safe_print(const char *piece)
     if (b == '\0') {
         return;
     }
-    if (piece[1] == '\0' && !((b >= 0x20 && b <= 0x7E) || (b >= 0x09 && b <= 0x0D))) {
+    if (piece[1] == '\0' &&
+        !((b >= 0x20 && b <= 0x7E) || (b >= 0x09 && b <= 0x0D))) {
         return;
     }
     fputs(piece, stdout);
@@ -1488,11 +1572,12 @@ static void generate(const char *prompt, int steps)
     double start = 0.0;
     int started = 0;
 
-    engine.tokens = (int *)xmalloc(((double)strlen(prompt) + 3.0) * sizeof(int), "the prompt tokens");
+    engine.tokens = (int *)xmalloc(((double)strlen(prompt) + 3.0) * sizeof(int),
+                                   "the prompt tokens");
     n_prompt = encode(&engine.tokenizer, prompt, 1, 0, engine.tokens);
     if (n_prompt > t->config.seq_len) {
-        fatal(EXIT_USAGE, "the prompt is %d tokens; the model's context is %d", n_prompt,
-              t->config.seq_len);
+        fatal(EXIT_USAGE, "the prompt is %d tokens; the model's context is %d",
+              n_prompt, t->config.seq_len);
     }
     token = engine.tokens[0];
     while (pos < steps) {
@@ -1544,14 +1629,17 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
 
     if ((cli_user != NULL && strlen(cli_user) >= CHAT_TEXT) ||
         (cli_system != NULL && strlen(cli_system) >= CHAT_TEXT)) {
-        fatal(EXIT_USAGE, "chat prompts (-i, -y) are limited to %d bytes", CHAT_TEXT - 1);
+        fatal(EXIT_USAGE, "chat prompts (-i, -y) are limited to %d bytes",
+              CHAT_TEXT - 1);
     }
-    engine.tokens = (int *)xmalloc((double)(sizeof rendered + 3) * sizeof(int), "the prompt tokens");
+    engine.tokens = (int *)xmalloc((double)(sizeof rendered + 3) * sizeof(int),
+                                   "the prompt tokens");
     while (pos < steps) {
         if (user_turn) {
             if (pos == 0) {
                 if (cli_system == NULL) {
-                    read_line("Enter system prompt (optional): ", system_prompt, CHAT_TEXT);
+                    read_line("Enter system prompt (optional): ", system_prompt,
+                              CHAT_TEXT);
                 } else {
                     strcpy(system_prompt, cli_system);
                 }
@@ -1562,8 +1650,8 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
                 read_line("User: ", user_prompt, CHAT_TEXT);
             }
             if (pos == 0 && system_prompt[0] != '\0') {
-                sprintf(rendered, "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]", system_prompt,
-                        user_prompt);
+                sprintf(rendered, "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]",
+                        system_prompt, user_prompt);
             } else {
                 sprintf(rendered, "[INST] %s [/INST]", user_prompt);
             }
@@ -1604,11 +1692,14 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
 static void usage(const char *what, const char *arg)
 {
     fprintf(stderr, "error: %s%.200s\n", what, arg);
-    fprintf(stderr,
-            "usage: run [checkpoint] [-t temp] [-p topp] [-s seed] [-n steps] [-i prompt]\n"
-            "           [-z tokenizer] [-m generate|chat] [-y system_prompt] [-v] [-L logits]\n"
-            "  defaults: -t 1.0 -p 0.9 -s time -n 256 (0: the context length) -m generate;\n"
-            "  without a checkpoint: MODEL.BIN and TOKENIZ.BIN next to this program\n");
+    fprintf(stderr, "usage: run [checkpoint] [-t temp] [-p topp] [-s seed] [-n "
+                    "steps] [-i prompt]\n"
+                    "           [-z tokenizer] [-m generate|chat] [-y "
+                    "system_prompt] [-v] [-L logits]\n"
+                    "  defaults: -t 1.0 -p 0.9 -s time -n 256 (0: the context "
+                    "length) -m generate;\n"
+                    "  without a checkpoint: MODEL.BIN and TOKENIZ.BIN next to "
+                    "this program\n");
     exit(EXIT_USAGE);
 }
 
@@ -1626,8 +1717,10 @@ static int parse_int(const char *flag, const char *text)
 {
     char *end;
     long v = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || v > 2147483647L || v < -2147483647L - 1) {
-        fatal(EXIT_USAGE, "%s expects a whole number, not \"%.200s\"", flag, text);
+    if (end == text || *end != '\0' || v > 2147483647L ||
+        v < -2147483647L - 1) {
+        fatal(EXIT_USAGE, "%s expects a whole number, not \"%.200s\"", flag,
+              text);
     }
     return (int)v;
 }
@@ -1635,22 +1728,31 @@ static int parse_int(const char *flag, const char *text)
 static void print_sizes(const Transformer *t, const Tokenizer *tok)
 {
     const Config *c = &t->config;
-    fprintf(stderr, "config: dim=%d hidden_dim=%d n_layers=%d n_heads=%d n_kv_heads=%d "
-                    "vocab_size=%d seq_len=%d classifier=%s\n",
-            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
-            c->seq_len, c->shared_classifier ? "shared" : "separate");
+    fprintf(stderr,
+            "config: dim=%d hidden_dim=%d n_layers=%d n_heads=%d n_kv_heads=%d "
+            "vocab_size=%d seq_len=%d classifier=%s\n",
+            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+            c->vocab_size, c->seq_len,
+            c->shared_classifier ? "shared" : "separate");
     if (t->w.gs > 0) {
-        fprintf(stderr, "int8: Q8_0 weights, group size %d, %s kernel\n", t->w.gs, q8_kernel(t->w.gs));
+        fprintf(stderr, "int8: Q8_0 weights, group size %d, %s kernel\n",
+                t->w.gs, q8_kernel(t->w.gs));
         if (c->hidden_dim % t->w.gs != 0) {
-            fprintf(stderr, "warning: group size %d does not divide hidden_dim %d; computing as "
-                            "llama2.c's runq.c does (the last %d inputs of w2 are ignored)\n",
+            fprintf(stderr,
+                    "warning: group size %d does not divide hidden_dim %d; "
+                    "computing as "
+                    "llama2.c's runq.c does (the last %d inputs of w2 are "
+                    "ignored)\n",
                     t->w.gs, c->hidden_dim, c->hidden_dim % t->w.gs);
         }
     }
-    fprintf(stderr, "memory: weights %.0f bytes, run state %.0f bytes (KV cache for %d positions), "
-                    "tokenizer %.0f bytes, sampler %.0f bytes\n",
+    fprintf(stderr,
+            "memory: weights %.0f bytes, run state %.0f bytes (KV cache for %d "
+            "positions), "
+            "tokenizer %.0f bytes, sampler %.0f bytes\n",
             t->weight_bytes, t->state_bytes, t->steps,
-            (double)tok->vocab_size * (sizeof(char *) + sizeof(float) + sizeof(TokenIndex) + 8) +
+            (double)tok->vocab_size *
+                    (sizeof(char *) + sizeof(float) + sizeof(TokenIndex) + 8) +
                 2.0 * tok->max_token_length,
             2.0 * c->vocab_size * sizeof(ProbIndex));
 }
@@ -1658,7 +1760,8 @@ static void print_sizes(const Transformer *t, const Tokenizer *tok)
 int main(int argc, char *argv[])
 {
     static char model_path[1024], tokenizer_path_buf[1024];
-    const char *checkpoint = NULL, *tokenizer_path = "tokenizer.bin", *prompt = NULL;
+    const char *checkpoint = NULL, *tokenizer_path = "tokenizer.bin",
+               *prompt = NULL;
     const char *mode = "generate", *system_prompt = NULL, *logits_path = NULL;
     float temperature = 1.0f, topp = 0.9f;
     int steps = 256, seed = 0, i;
@@ -1672,15 +1775,18 @@ int main(int argc, char *argv[])
         checkpoint = argv[1];
         i = 2;
     } else {
-        platform_beside_exe(argv[0], "MODEL.BIN", model_path, sizeof model_path);
-        platform_beside_exe(argv[0], "TOKENIZ.BIN", tokenizer_path_buf, sizeof tokenizer_path_buf);
+        platform_beside_exe(argv[0], "MODEL.BIN", model_path,
+                            sizeof model_path);
+        platform_beside_exe(argv[0], "TOKENIZ.BIN", tokenizer_path_buf,
+                            sizeof tokenizer_path_buf);
         checkpoint = model_path;
         tokenizer_path = tokenizer_path_buf;
     }
     for (; i < argc; i += 2) {
         const char *flag = argv[i], *value;
         if (flag[0] != '-' || flag[1] == '\0' || flag[2] != '\0') {
-            usage("options are one dash and one letter; unexpected argument: ", flag);
+            usage("options are one dash and one letter; unexpected argument: ",
+                  flag);
         }
         if (flag[1] == 'v') {
             verbose = 1;
@@ -1706,7 +1812,8 @@ int main(int argc, char *argv[])
         }
     }
     if (strcmp(mode, "generate") != 0 && strcmp(mode, "chat") != 0) {
-        fatal(EXIT_USAGE, "unknown mode \"%.200s\" (-m generate or -m chat)", mode);
+        fatal(EXIT_USAGE, "unknown mode \"%.200s\" (-m generate or -m chat)",
+              mode);
     }
 
     /* llama2.c's clamps */
@@ -1722,7 +1829,8 @@ int main(int argc, char *argv[])
 
     build_transformer(&engine.transformer, checkpoint, &steps);
     fill_exp_table();
-    build_tokenizer(&engine.tokenizer, tokenizer_path, engine.transformer.config.vocab_size);
+    build_tokenizer(&engine.tokenizer, tokenizer_path,
+                    engine.transformer.config.vocab_size);
     if (verbose) {
         print_sizes(&engine.transformer, &engine.tokenizer);
     }
@@ -1738,15 +1846,18 @@ int main(int argc, char *argv[])
         s->rng.lo = (unsigned long)time(NULL) & M32;
         s->rng.hi = 0UL;
     }
-    s->probindex = (ProbIndex *)xmalloc((double)s->vocab_size * sizeof(ProbIndex), "the sampler");
-    s->scratch = (ProbIndex *)xmalloc((double)s->vocab_size * sizeof(ProbIndex), "the sampler");
+    s->probindex = (ProbIndex *)xmalloc(
+        (double)s->vocab_size * sizeof(ProbIndex), "the sampler");
+    s->scratch = (ProbIndex *)xmalloc((double)s->vocab_size * sizeof(ProbIndex),
+                                      "the sampler");
 
     if (logits_path != NULL) {
         engine.logits_file = fopen(logits_path, "wb");
         if (engine.logits_file == NULL) {
             fatal(EXIT_INPUT, "%s: cannot create the logits file", logits_path);
         }
-        engine.logits_bytes = (unsigned char *)xmalloc(4.0 * s->vocab_size, "the logits buffer");
+        engine.logits_bytes =
+            (unsigned char *)xmalloc(4.0 * s->vocab_size, "the logits buffer");
     }
 
     if (strcmp(mode, "generate") == 0) {

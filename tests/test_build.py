@@ -44,7 +44,9 @@ def test_win98_bundle_runs_under_wine(win98_zip: Path, tmp_path: Path) -> None:
                 "SRC/RUN.C", "SRC/MAKEFILE", "SRC/BUILD.BAT"}
     assert expected <= set(names), names
     assert all(all(is_83(part) for part in n.split("/")) for n in names)
-    for n in _dos_text_files(["RUN.BAT", "README.TXT", "MANIFEST.TXT", "SRC/MAKEFILE", "SRC/BUILD.BAT"]):
+    text_files = _dos_text_files(names)
+    assert {"SRC/RUN.C", "SRC/COMPAT.H", "README.TXT", "RUN.BAT", "SRC/MAKEFILE"} <= set(text_files)
+    for n in text_files:
         check_dos_text(n, (tmp_path / n).read_bytes().decode("ascii"))
     proc = run_under_wine(tmp_path / "RUN.EXE", ["-t", "0", "-n", "60", "-i", "Once upon a time"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -190,3 +192,16 @@ def test_build_from_a_ported_c99_tree(tmp_path: Path) -> None:
                                                   "-i", "Once upon a time"], cwd=unpacked)
     assert proc2.stdout.decode("ascii").replace("\r\n", "\n").startswith(LILY)
     assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before  # the user's tree is untouched
+
+
+def test_engine_sources_are_dos_text_when_bundled() -> None:
+    """SRC\\ goes to DOS editors: 7-bit ASCII, at most 80 columns (the
+    bundle adds the CRLF).  engine/.clang-format wraps long lines."""
+    from toolchain import paths as p
+    from toolchain.render import MAX_COLUMNS
+
+    files = [*p.engine_sources(), *p.engine_headers(), *sorted((p.ENGINE_DIR / "startup").glob("*.[ch]"))]
+    for f in files:
+        for number, line in enumerate(f.read_bytes().split(b"\n"), start=1):
+            assert line.isascii(), f"{f}:{number}: not 7-bit ASCII"
+            assert len(line) <= MAX_COLUMNS, f"{f}:{number}: {len(line)} columns"

@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from toolchain import compilers, paths, render, sources
-from toolchain.errors import AuditError, ConfigError, ModelError
+from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import ModelPair, pick_model
 from toolchain.package import write_manifest, write_zip
 from toolchain.smoke import smoke_test
@@ -94,15 +94,31 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
     }
 
 
+def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> None:
+    """A C file as DOS text (CRLF).  The engine's own sources must also be
+    7-bit ASCII within 80 columns (a test keeps them so); a ported tree of
+    the user's gets a warning instead, since its lines are theirs."""
+    text = src.read_bytes().decode("latin-1").replace("\r\n", "\n").replace("\n", "\r\n")
+    try:
+        render.check_dos_text(f"SRC\\{dst.name}", text)
+    except BuildError as exc:
+        if strict:
+            raise
+        notes.append(f"warning: {exc} (DOS editors may show it badly)")
+    dst.write_bytes(text.encode("latin-1"))
+
+
 def _stage_bundle(
     target: Target, bundle: Path, src_dir: Path, exe: Path | None, pair: ModelPair, facts: dict[str, object],
-    prompt: str,
+    prompt: str, *, strict_sources: bool, notes: list[str],
 ) -> None:
     if bundle.exists():
         shutil.rmtree(bundle)
     (bundle / "SRC").mkdir(parents=True)
     for f in sorted(src_dir.iterdir()):
-        if f.suffix.lower() in (".c", ".h") or f.name in (target.make.makefile, "BUILD.BAT"):
+        if f.suffix.lower() in (".c", ".h"):
+            _copy_c_source(f, bundle / "SRC" / f.name.upper(), strict=strict_sources, notes=notes)
+        elif f.name in (target.make.makefile, "BUILD.BAT"):
             shutil.copyfile(f, bundle / "SRC" / f.name.upper())
     if exe is not None:
         shutil.copyfile(exe, bundle / target.names.exe)
@@ -164,7 +180,8 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
         )
 
     bundle = work / "bundle"
-    _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts.prompt)
+    _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts.prompt,
+                  strict_sources=opts.source is None, notes=notes)
     if exe is not None:
         with console.status("test-running RUN.EXE under Wine"):
             smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer)
@@ -186,7 +203,6 @@ def _strip(target: Target, unstripped: Path, exe: Path) -> None:
     import os
     import subprocess
 
-    from toolchain.errors import BuildError
 
     if target.compiler.strip:
         proc = subprocess.run(
