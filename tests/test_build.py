@@ -27,6 +27,7 @@ def win98_zip(tmp_path_factory: pytest.TempPathFactory, stories260k: tuple[Path,
     assert proc.returncode == 0, proc.stderr
     assert "win98 -> win98-mingw" in proc.stderr  # no Borland or Watcom here: says why
     assert "$BCC_ROOT" in proc.stderr and "$WATCOM" in proc.stderr
+    assert "the engine calls only C89 and Windows 98 APIs" in proc.stderr  # link-surface check ran
     return out / "retrollama-win98-mingw.zip"
 
 

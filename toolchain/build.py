@@ -173,6 +173,8 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
         _strip(target, unstripped, exe)
         console.print(f"[bold]built[/bold]  {exe} ({exe.stat().st_size} bytes)")
         _audit(target, exe, unstripped, console)
+        if opts.source is None and target.compiler.family == "mingw":
+            _link_surface(target, src_dir, console)
     else:
         notes.append(
             f"{target.compiler.name} is not installed here ({found.where}); "
@@ -223,6 +225,36 @@ def _audit(target: Target, exe: Path, unstripped: Path, console: Console) -> Non
         report.render(console)
         raise AuditError(f"{exe}: {report.verdict}")
     console.print(f"[bold]audit[/bold]  {report.verdict}")
+
+
+def _link_surface(target: Target, src_dir: Path, console: Console) -> None:
+    """The engine's objects may call only C89 and the target OS's API: a C99
+    call would build here (libmingwex has it) and fail on Borland/Watcom.
+
+    The objects are compiled again with -fno-builtin, so that they call what
+    the source says, not what GCC's optimiser substitutes (sincos, sqrtf).
+    """
+    import subprocess
+
+    from toolchain.audit import check_link_surface
+
+    out = src_dir.parent / "c89check"
+    out.mkdir(exist_ok=True)
+    c = target.compiler
+    objects = []
+    for src in paths.engine_sources():
+        obj = out / (src.stem + ".o")
+        cmd = [c.cc, *c.std, *(f"-D{d}" for d in c.defines), "-fno-builtin", "-c", str(src_dir / src.name),
+               "-o", str(obj)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(f"{src.name}: compiling for the C89 check failed: {proc.stderr.strip()[-300:]}")
+        objects.append(obj)
+    findings = check_link_surface(objects, os=target.platform.os)
+    fails = [f for f in findings if f.severity == "fail"]
+    if fails:
+        raise AuditError(f"{src_dir}: not C89: " + "; ".join(f"{f.where} {f.message}".strip() for f in fails))
+    console.print(f"[bold]link[/bold]   the engine calls only C89 and {target.platform.os_name} APIs")
 
 
 def _write_media(kind: str, bundle: Path, out: Path, target: Target) -> list[Path]:
