@@ -5,6 +5,7 @@ response files that the rendered MAKEFILE.BOR uses."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Mapping
@@ -17,6 +18,14 @@ object_suffix = ".obj"
 define_prefix = "-D"
 
 
+def _entries(base: Path, folder: str) -> list[Path]:
+    """What is in base/folder, matching the folder's name in any case (a copy
+    from a FAT disk may say BIN, Bin or bin; Linux tells them apart)."""
+    if not base.is_dir():
+        return []
+    return [p for d in base.iterdir() if d.is_dir() and d.name.lower() == folder for p in d.iterdir()]
+
+
 def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
     root = environ.get("BCC_ROOT", "").strip()
     if not root:
@@ -24,7 +33,7 @@ def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
     base = Path(root)
     tools = {}
     for tool in (target.compiler.cc, "tlink32"):
-        hits = [p for p in (base / "bin").glob("*") if p.name.lower() == f"{tool}.exe"] if (base / "bin").is_dir() else []
+        hits = [p for p in _entries(base, "bin") if p.name.lower() == f"{tool}.exe"]
         if not hits:
             return Discovery(False, f"$BCC_ROOT={root}: no BIN/{tool.upper()}.EXE")
         tools[tool] = hits[0]
@@ -34,17 +43,11 @@ def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={"WINEDEBUG": "-all", **_env()})
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, "WINEDEBUG": "-all"})
     # bcc32 and tlink32 print errors on stdout and exit nonzero.
     if proc.returncode != 0 or "Error" in proc.stdout:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-12:]
         raise BuildError(f"{what} failed in {cwd}:\n" + "\n".join(tail))
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def build(target: Target, src_dir: Path, makefile: str, found: Discovery) -> Path:
@@ -65,9 +68,6 @@ def build(target: Target, src_dir: Path, makefile: str, found: Discovery) -> Pat
         f"c0x32.obj {' '.join(objs)}, +\r\n{exe}, , +\r\nimport32.lib cw32.lib\r\n"
     )
     (src_dir / "link.rsp").write_text(link, encoding="ascii")
-    tlink = str(Path(found.where).with_name("TLINK32.EXE"))
-    for p in Path(found.where).parent.iterdir():
-        if p.name.lower() == "tlink32.exe":
-            tlink = str(p)
-    _run([*found.wrapper, tlink, "@link.rsp"], src_dir, "tlink32")
+    tlink = next(p for p in Path(found.where).parent.iterdir() if p.name.lower() == "tlink32.exe")
+    _run([*found.wrapper, str(tlink), "@link.rsp"], src_dir, "tlink32")
     return src_dir / exe

@@ -3,6 +3,7 @@ Windows-hosted tools (binnt) under Wine; driven by its own wmake."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Mapping
@@ -37,8 +38,6 @@ def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
 
 
 def build(target: Target, src_dir: Path, makefile: str, found: Discovery) -> Path:
-    import os
-
     assert found.root is not None
     wmake = [str(p) for p in (found.root / "binl64" / "wmake", found.root / "binl" / "wmake") if p.is_file()]
     cmd = [wmake[0]] if wmake and not found.wrapper else [*found.wrapper, str(found.root / "binnt" / "wmake.exe")]
