@@ -20,9 +20,11 @@ from toolchain import paths
 from toolchain.errors import BuildError
 from toolchain.media import floppy, iso
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("mcopy") is None, reason="mtools is not installed (apt-get install mtools)"
-)
+@pytest.fixture(autouse=True)
+def _mtools_installed() -> None:
+    """mtools is a CI dependency (./retro installs it): missing means broken setup, not a skip."""
+    if shutil.which("mcopy") is None:
+        pytest.fail("mtools is not installed (apt-get install mtools; ./retro does it)")
 
 MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
 

@@ -20,7 +20,7 @@ WINE = tuple(c for c in COMPILERS if c.wine)
 def _require(compilers) -> None:  # type: ignore[no-untyped-def]
     missing = [c.name for c in compilers if not c.available()]
     if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
+        pytest.fail(f"not installed: {', '.join(missing)} (./retro installs them)")
 
 
 @pytest.fixture(scope="session")
