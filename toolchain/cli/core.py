@@ -60,7 +60,7 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media):
         console.print(note)
     for image in result.media:
         console.print(f"[bold]media[/bold]  {image}")
-    kind = "bundle" if result.exe_built else "source kit (no RUN.EXE)"
+    kind = "bundle" if result.exe_built else "source kit, no RUN.EXE"
     console.print(f"[bold green]wrote[/bold green] {result.zip_path} ({kind})")
 
 
