@@ -289,8 +289,8 @@ static const char *config_names[7] = {"dim",     "hidden_dim", "n_layers",
 static void check_config(const char *path, const unsigned char *header,
                          Config *c);
 
-/* Reads and validates the 28-byte header; returns the file offset of the
- * weights.  Every check names the field and the file. */
+/* Reads and validates the 28-byte header into c.  Every check names the
+ * field and the file. */
 static void read_config(FILE *f, const char *path, Config *c)
 {
     unsigned char header[28];
