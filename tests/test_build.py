@@ -126,8 +126,14 @@ def test_no_model_anywhere_says_what_to_pass(
     monkeypatch.setattr(modelpick.paths, "SHARED_MODELS", tmp_path / "none")
     monkeypatch.setattr(modelpick, "DEMO_DIR", tmp_path / "none2")
     monkeypatch.delenv("RETROLLAMA_MODELS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(ModelError, match="no model found.*pass --model FILE --tokenizer FILE"):
         modelpick.pick_model(None, None)
+    fetched = tmp_path / "cache" / "retrollama"  # where `invoke models.fetch` puts files
+    fetched.mkdir(parents=True)
+    shutil.copyfile(stories260k[0], fetched / "stories260K.bin")
+    shutil.copyfile(stories260k[1], fetched / "tok512.bin")
+    assert modelpick.pick_model(None, None).checkpoint == fetched / "stories260K.bin"
     d = tmp_path / "mine"
     d.mkdir()
     shutil.copyfile(stories260k[0], d / "MODEL.BIN")

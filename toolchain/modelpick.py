@@ -2,8 +2,11 @@
 
 Given with ``--model``/``--tokenizer``, or found in a models folder:
 ``$RETROLLAMA_MODELS``, then the ``retrollama.models_dir`` setting, then the
-shared test models beside the checkout, then the project's own demo model.
-The first folder holding a known (checkpoint, tokenizer) pair wins.
+shared test models beside the checkout, then the cache ``invoke
+models.fetch`` downloads into, then the project's own demo model.  The first
+folder holding a known (checkpoint, tokenizer) pair wins; the pairs come
+from the model registry (toolchain/data/models.yaml), in its order, plus the
+bundle's own names.
 """
 
 from __future__ import annotations
@@ -14,18 +17,23 @@ from pathlib import Path
 
 from toolchain import paths
 from toolchain.errors import ModelError
+from toolchain.models import registry
 
-# (checkpoint, tokenizer) file pairs a models folder is searched for, in order.
-KNOWN_PAIRS = (
-    ("stories260K.bin", "tok512.bin"),
-    ("MODEL.BIN", "TOKENIZ.BIN"),
-    ("model.bin", "tokenizer.bin"),
-    ("stories15M.bin", "tokenizer.bin"),
-    ("stories42M.bin", "tokenizer.bin"),
-    ("stories110M.bin", "tokenizer.bin"),
-)
+# The names a bundle (or a models folder laid out like one) uses.
+BUNDLE_PAIRS = (("MODEL.BIN", "TOKENIZ.BIN"), ("model.bin", "tokenizer.bin"))
 
 DEMO_DIR = paths.REPO_ROOT / "models" / "demo"
+
+
+def known_pairs() -> list[tuple[str, str]]:
+    """(checkpoint file, tokenizer file) names, registry models first."""
+    entries = registry.load()
+    pairs = [
+        (e.file, entries[e.tokenizer].file)
+        for e in entries.values()
+        if e.kind == "checkpoint" and e.tokenizer in entries
+    ]
+    return pairs + list(BUNDLE_PAIRS)
 
 
 @dataclass(frozen=True)
@@ -46,15 +54,15 @@ def search_dirs(configured: str | None = None) -> list[Path]:
         dirs.append(Path(env).expanduser())
     if configured:
         dirs.append(Path(configured).expanduser())
-    dirs += [paths.SHARED_MODELS, DEMO_DIR]
+    dirs += [paths.SHARED_MODELS, registry.cache_dir(), DEMO_DIR]
     return dirs
 
 
 def _guess_tokenizer(checkpoint: Path) -> Path | None:
-    for ckpt, tok in KNOWN_PAIRS:
+    for ckpt, tok in known_pairs():
         if checkpoint.name == ckpt and (checkpoint.parent / tok).is_file():
             return checkpoint.parent / tok
-    for tok in ("TOKENIZ.BIN", "tokenizer.bin"):
+    for _, tok in BUNDLE_PAIRS:
         if (checkpoint.parent / tok).is_file():
             return checkpoint.parent / tok
     return None
@@ -74,8 +82,9 @@ def pick_model(model: str | None, tokenizer: str | None, configured: str | None 
         return ModelPair(ckpt, tok)
     if tokenizer:
         raise ModelError("--tokenizer given without --model; pass both")
+    pairs = known_pairs()
     for folder in search_dirs(configured):
-        for ckpt, tok in KNOWN_PAIRS:
+        for ckpt, tok in pairs:
             if (folder / ckpt).is_file() and (folder / tok).is_file():
                 return ModelPair(folder / ckpt, folder / tok)
     looked = ", ".join(str(d) for d in search_dirs(configured))

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from toolchain.errors import ModelError
-from toolchain.llama2.checkpoint import Config, describe, load_checkpoint
+from toolchain.llama2.checkpoint import Config, describe, load_checkpoint, read_config
 from toolchain.llama2 import reference
 from toolchain.llama2.tokenizer import Tokenizer
 
@@ -290,8 +290,6 @@ def read_any_config(path: str | os.PathLike[str]) -> tuple[Config, int | None]:
     For stages that accept either kind (build, inspect): the version-2 magic
     decides which header to read.
     """
-    from toolchain.llama2.checkpoint import read_config
-
     if is_q8_file(path):
         return read_header(path)
     return read_config(path), None
