@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint
+from toolchain.smoke import wine_env
 
 ENGINE_TIMEOUT_S = 60
 PROMPT = "Once upon a time"
@@ -25,9 +26,10 @@ SMALL = Config(16, 32, 1, 2, 2, 512, 16, shared_classifier=True)
 
 def run(exe: Path, *args: str | Path, stdin: bytes = b"", timeout: float = ENGINE_TIMEOUT_S,
         cwd: Path | None = None, wrapper: Sequence[str] = ()) -> subprocess.CompletedProcess[bytes]:
-    """Run the engine; stdout and stderr captured as bytes."""
+    """Run the engine; stdout and stderr captured as bytes (``wrapper=["wine"]`` for Wine)."""
     cmd = [*wrapper, str(exe), *map(str, args)]
-    return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, check=False, cwd=cwd)
+    env = wine_env() if "wine" in wrapper else None
+    return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, check=False, cwd=cwd, env=env)
 
 
 def stderr_lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:

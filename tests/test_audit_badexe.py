@@ -4,7 +4,6 @@ reason; a good one built with the own-startup recipe passes and runs."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from audit_util import BADEXE, OWN_STARTUP_FLAGS, OWN_STARTUP_LIBS, STARTUP, min
 from toolchain import paths
 from toolchain.audit import AuditReport, audit_exe
 from toolchain.errors import AuditError
+from toolchain.smoke import wine_env
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,7 @@ def test_own_startup_exe_passes_and_runs(out: Path, march: str, os_: str, cpu: s
     assert not any(f.severity == "warn" and f.check == "pe" for f in report.findings)
     assert {d.lower() for d, _, _ in report.imports} == {"msvcrt.dll"}
     need("wine")
-    env = {**os.environ, "WINEDEBUG": "-all"}
-    run = subprocess.run(["wine", str(exe), "a", "b c"], capture_output=True, timeout=120, env=env)
+    run = subprocess.run(["wine", str(exe), "a", "b c"], capture_output=True, timeout=120, env=wine_env())
     assert run.stdout.replace(b"\r\n", b"\n") == b"hello from 3 argument(s)\na\nb c\n"
 
 

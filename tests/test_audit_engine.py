@@ -5,7 +5,6 @@ the stories260K story under Wine.  Its object files stay on the C89 surface.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from audit_util import STARTUP_DIR, mingw, need
 from toolchain import paths
 from toolchain.audit import audit_exe, check_link_surface
+from toolchain.smoke import wine_env
 
 # What the win95-p5 / win95-486 targets compile with: the mingw.yaml base
 # (strict C89, x87, loader-friendly header) plus the own-startup recipe of
@@ -57,7 +57,7 @@ def test_engine_for_old_cpus_has_no_p6_code_and_runs(
     need("wine")
     model, tokenizer = stories260k
     cmd = ["wine", str(exe), str(model), "-z", str(tokenizer), "-t", "0", "-n", "40", "-i", "Once upon a time"]
-    run = subprocess.run(cmd, capture_output=True, timeout=180, env={**os.environ, "WINEDEBUG": "-all"})
+    run = subprocess.run(cmd, capture_output=True, timeout=180, env=wine_env())
     assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
     assert run.stdout.startswith(STORY), run.stdout[:200]
 

@@ -13,7 +13,7 @@ import pytest
 from cli_util import invoke
 
 from toolchain.render import check_dos_text
-from toolchain.smoke import run_under_wine
+from toolchain.smoke import run_under_wine, wine_env
 from toolchain.targets import is_83
 
 LILY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."
@@ -62,7 +62,7 @@ def test_run_bat_passes_arguments_through(win98_zip: Path, tmp_path: Path) -> No
     with zipfile.ZipFile(win98_zip) as zf:
         zf.extractall(tmp_path)
     proc = subprocess.run(["wine", "cmd", "/c", "RUN.BAT", "-t", "0", "-n", "12"], cwd=tmp_path,
-                          capture_output=True, timeout=300, env={**__import__("os").environ, "WINEDEBUG": "-all"})
+                          capture_output=True, timeout=300, env=wine_env())
     out = proc.stdout.decode("latin-1").replace("\r\n", "\n")
     assert proc.returncode == 0, proc.stderr
     assert out.strip() and len(out.split()) < 20  # 12 tokens, not the default 256

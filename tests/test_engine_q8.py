@@ -15,7 +15,6 @@ RL_MMX (the MMX kernels), both run natively.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -230,7 +229,6 @@ def test_int8_bundle_runs_under_wine(q8_models: dict[str, Model], tmp_path: Path
         pytest.fail("wine is not installed (apt-get install wine wine32)")
     exe = enginebuild.build_engine("mingw", tmp_path / "build", name="RUN",
                                    extra_flags=["-march=pentium2", "-mfpmath=387", "-mno-sse", "-DRL_MMX"])
-    os.environ.setdefault("WINEDEBUG", "-all")
     for name, kernel in (("stories260K", "portable"), ("gqa", "mmx")):
         ckpt, tok_path = q8_models[name]
         bundle = tmp_path / name

@@ -4,7 +4,6 @@ on Windows 98 without a Windows 98."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -26,7 +25,6 @@ def wine_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def wine(exe: Path, *args: str | Path, cwd: Path | None = None):
-    os.environ.setdefault("WINEDEBUG", "-all")
     return run(exe, *args, wrapper=["wine"], timeout=WINE_TIMEOUT_S, cwd=cwd)
 
 

@@ -5,7 +5,6 @@ response files that the rendered MAKEFILE.BOR uses."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Mapping
@@ -13,6 +12,7 @@ from typing import Mapping
 from toolchain.compilers import Discovery, which
 from toolchain.errors import BuildError
 from toolchain.targets import Target
+from toolchain.smoke import wine_env
 
 object_suffix = ".obj"
 define_prefix = "-D"
@@ -43,7 +43,7 @@ def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, "WINEDEBUG": "-all"})
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=wine_env())
     # bcc32 and tlink32 print errors on stdout and exit nonzero.
     if proc.returncode != 0 or "Error" in proc.stdout:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-12:]

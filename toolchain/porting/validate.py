@@ -12,7 +12,6 @@ check the same things.  For every fixture folder under
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from toolchain import paths
 from toolchain.porting.engine import port_source
 from toolchain.porting.series import load_series
 from toolchain.porting.tree import port_tree
+from toolchain.smoke import wine_env
 
 FIXTURES = paths.REPO_ROOT / "tests" / "fixtures" / "port"
 RUNNER = FIXTURES / "runner"
@@ -84,8 +84,7 @@ def build(compiler: Compiler | tuple[str, ...], sources: list[Path], exe: Path) 
 def run(exe: Path, args: list[str], cwd: Path, wine: bool = False) -> tuple[int, str]:
     """Run a built program; (exit status, stdout with CRLF folded)."""
     cmd = (["wine", str(exe)] if wine else [str(exe)]) + args
-    env = dict(os.environ, WINEDEBUG="-all")
-    proc = subprocess.run(cmd, capture_output=True, cwd=cwd, env=env, timeout=TIMEOUT)
+    proc = subprocess.run(cmd, capture_output=True, cwd=cwd, env=wine_env() if wine else None, timeout=TIMEOUT)
     return proc.returncode, proc.stdout.decode("latin-1").replace("\r\n", "\n")
 
 
