@@ -3,7 +3,6 @@ of the engine.  Area-specific helpers live in ``tests/*_util.py``."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,8 +27,7 @@ def stories260k(models_dir: Path) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def native_engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The engine built natively with gcc -O2 (one build per test session)."""
-    out = tmp_path_factory.mktemp("engine") / "run"
-    cmd = ["gcc", "-std=c89", "-O2", "-o", str(out), *map(str, paths.engine_sources()), "-lm"]
-    subprocess.run(cmd, check=True)
-    return out
+    """The engine built natively (the "native" profile of engine_builds.yaml), once per session."""
+    from toolchain.enginebuild import build_engine
+
+    return build_engine("native", tmp_path_factory.mktemp("engine"))
