@@ -31,3 +31,25 @@ def native_engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from toolchain.enginebuild import build_engine
 
     return build_engine("native", tmp_path_factory.mktemp("engine"))
+
+
+@pytest.fixture(scope="session")
+def watcom_root() -> Path:
+    """The real Open Watcom: ``$WATCOM`` or the archive in ../shared/toolchains,
+    unpacked once outside the repo.  Missing, the test fails (never skips)."""
+    from watcom_util import find_watcom
+
+    root, how = find_watcom()
+    if root is None:
+        pytest.fail(how)
+    return root
+
+
+@pytest.fixture
+def with_watcom(watcom_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point WATCOM/PATH/INCLUDE at the real Open Watcom for one test."""
+    from watcom_util import watcom_environ
+
+    for key, value in watcom_environ(watcom_root).items():
+        monkeypatch.setenv(key, value)
+    return watcom_root
