@@ -47,7 +47,8 @@ class Platform(_Strict):
 class Compiler(_Strict):
     """How to compile the engine with this target's compiler."""
 
-    family: Literal["mingw", "watcom", "borland"] = Field(description="Compiler family (one module each)")
+    family: str = Field(pattern=r"^[a-z][a-z0-9_]*$",
+                        description="Compiler family: a module in toolchain/compilers (mingw, watcom, borland)")
     name: str = Field(description="Human name, e.g. 'Borland C++ 5.02'")
     cc: str = Field(description="Compiler executable (a name on PATH or relative to the compiler root)")
     strip: str | None = Field(None, description="Strip tool, when the compiler has one")
@@ -88,7 +89,7 @@ class Linker(_Strict):
 class Make(_Strict):
     """Which make dialect and template render the makefile."""
 
-    dialect: Literal["gnu", "borland", "wmake"]
+    dialect: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Make dialect, e.g. gnu, borland, wmake")
     template: str = Field(description="Template file under templates/")
     makefile: str = Field(description="8.3 name of the makefile in the bundle")
     program: str = Field(description="The make program BUILD.BAT runs on the old PC")
