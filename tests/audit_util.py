@@ -15,7 +15,7 @@ BADEXE = Path(__file__).parent / "fixtures" / "badexe"
 STARTUP_DIR = paths.ENGINE_DIR / "startup"
 STARTUP = STARTUP_DIR / "winstart.c"
 
-# The Pentium-safe recipe of platform-facts.md §7.5 (with -march appended by the caller).
+# The Pentium-safe recipe of docs/platform.md §3 (with -march appended by the caller).
 OWN_STARTUP_FLAGS = [
     "-O2", "-mfpmath=387", "-fno-math-errno", "-funsafe-math-optimizations",
     "-D__USE_MINGW_ANSI_STDIO=0", "-nostartfiles", "-Wl,-e,_mainCRTStartup",

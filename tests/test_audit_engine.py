@@ -17,7 +17,7 @@ from toolchain.smoke import wine_env
 
 # What the win95-p5 / win95-486 targets compile with: the mingw.yaml base
 # (strict C89, x87, loader-friendly header) plus the own-startup recipe of
-# platform-facts.md §7.5.  -march is appended per CPU.
+# docs/platform.md §3.  -march is appended per CPU.
 COMPILE = [
     "-std=c89", "-pedantic", "-O2", "-mfpmath=387", "-mno-sse", "-fno-math-errno", "-funsafe-math-optimizations",
     "-D_WIN32_WINNT=0x0400", "-DWINVER=0x0400", "-D__USE_MINGW_ANSI_STDIO=0",
