@@ -71,6 +71,13 @@ typedef unsigned int u32;
 #define COMPAT_ASM_INTEL 1
 #endif
 
+/* COMPAT_PRAGMA_AUX: Open Watcom's `#pragma aux` inline code, which states
+ * its argument, result and clobbered registers (q8.c's MMX kernel uses it in
+ * preference to `_asm`, whose effects Watcom's optimiser does not see). */
+#if defined(__WATCOMC__)
+#define COMPAT_PRAGMA_AUX 1
+#endif
+
 /* Called first thing in main: masks the x87 exceptions that Borland's
  * startup code leaves enabled (overflow in exp, 0/0), so that inf and NaN
  * propagate as on every other compiler instead of killing the process. */

@@ -28,6 +28,7 @@
 #include <stdarg.h>
 #include <math.h>
 #include <time.h>
+#include <errno.h>
 #include "compat.h"
 #include "q8.h"
 
@@ -1716,9 +1717,14 @@ static double parse_number(const char *flag, const char *text)
 static int parse_int(const char *flag, const char *text)
 {
     char *end;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || v > 2147483647L ||
-        v < -2147483647L - 1) {
+    long v;
+    /* Out of range for long sets ERANGE; out of range for int changes the
+       value when narrowed.  Comparing with int's limits instead would be a
+       test that is always false where long is 32 bits (Watcom warns). */
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE ||
+        (long)(int)v != v) {
         fatal(EXIT_USAGE, "%s expects a whole number, not \"%.200s\"", flag,
               text);
     }
