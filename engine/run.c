@@ -1961,7 +1961,8 @@ static float parse_range(const char *flag, const char *text, double lo,
                          double hi, const char *range)
 {
     double v = parse_number(flag, text);
-    if (v < lo || (hi > lo && v > hi) || v > 3.4028234e38 || v < -3.4028234e38) {
+    if (v < lo || (hi > lo && v > hi)
+        || v > 3.4028234e38 || v < -3.4028234e38) {
         fatal(EXIT_USAGE, "%s must be %s, not \"%.200s\"", flag, range, text);
     }
     return (float)v;
