@@ -87,6 +87,11 @@ void q8_quantize(short *q, float *s, const float *x, int n, int gs)
              * (exact for a float below 2^24) and truncate. */
             float v = xg[i] / scale;
             double r = v;
+            /* |r| <= 127 for finite x; NaN or infinity (an activation
+             * that overflowed) would make the conversion undefined */
+            if (!(r >= -127.0 && r <= 127.0)) {
+                r = r > 0.0 ? 127.0 : r < 0.0 ? -127.0 : 0.0;
+            }
             qg[i] = (short)(r < 0.0 ? -(long)(0.5 - r) : (long)(r + 0.5));
         }
     }

@@ -97,7 +97,7 @@ def test_extends_loop_and_missing_base(tmp_path: Path) -> None:
     d = _copy_targets(tmp_path)
     (d / "a.yaml").write_text("extends: b\n", encoding="utf-8")
     (d / "b.yaml").write_text("extends: a\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="loops"):
+    with pytest.raises(ConfigError, match=r"b.yaml:1:10: extends: 'a' makes a loop \(a -> b -> a\)"):
         load_target("a", d)
     (d / "c.yaml").write_text("extends: nowhere\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"c.yaml:1:10: extends: no target file 'nowhere'"):

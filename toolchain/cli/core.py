@@ -83,20 +83,25 @@ def targets(c):
 @user_errors
 def _targets():
     from toolchain import compilers
-    from toolchain.targets import aliases, load_target, target_names
+    from toolchain.errors import ConfigError
+    from toolchain.targets import aliases, load_all
 
+    good, problems = load_all()
     table = Table(title="retrollama targets")
     for col in ("target", "OS / CPU", "compiler", "found at / missing"):
         table.add_column(col)
-    for name in target_names():
-        t = load_target(name)
+    for t in good:
         d = compilers.discover(t)
         status = f"[green]{d.where}[/green]" if d.found else f"[yellow]{d.where}[/yellow]"
-        table.add_row(name, f"{t.platform.os_name} / {t.platform.cpu}", t.compiler.name, status)
+        table.add_row(t.name, f"{t.platform.os_name} / {t.platform.cpu}", t.compiler.name, status)
     console = Console()
     console.print(table)
     for alias, names in aliases().items():
         console.print(f"alias [bold]{alias}[/bold] = first available of {', '.join(names)}")
+    if problems:
+        for line in (ln for problem in problems for ln in problem.splitlines()):
+            _console().print(f"error: {line}", markup=False)
+        raise ConfigError(f"{len(problems)} broken target file(s), listed above")
 
 
 @task(help={"k": "only tests matching this expression (pytest -k)", "x": "stop at the first failure"})
