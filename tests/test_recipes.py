@@ -49,3 +49,20 @@ def test_bad_profile_file_is_one_line_with_its_place(tmp_path: Path, text: str, 
     with pytest.raises(ConfigError) as err:
         enginebuild.load_profiles(path)
     assert message in str(err.value), str(err.value)
+
+
+def test_settings_layer_defaults_config_and_command_line() -> None:
+    from toolchain import paths, settings
+
+    s = settings.from_layers(None)
+    assert (s.prompt, s.steps, s.target) == ("Once upon a time", 256, "win98")
+    assert settings.anchored(s.out) == paths.REPO_ROOT / "dist"
+    s = settings.from_layers({"steps": 64, "out": "/tmp/x"}, steps=None, prompt="Hi")
+    assert (s.steps, s.prompt, settings.anchored(s.out)) == (64, "Hi", Path("/tmp/x"))
+    assert settings.from_layers({"steps": 64}, steps=12).steps == 12
+    with pytest.raises(ConfigError, match=r"^setting retrollama.steps 'many': "):
+        settings.from_layers({"steps": "many"})
+    with pytest.raises(ConfigError, match=r"^setting retrollama.colour 'red': Extra inputs"):
+        settings.from_layers({"colour": "red"})
+    with pytest.raises(ConfigError, match=r"^--steps -1: "):
+        settings.from_layers(None, steps=-1)

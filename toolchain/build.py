@@ -21,7 +21,7 @@ from typing import Iterator
 
 from rich.console import Console
 
-from toolchain import compilers, paths, render, sources
+from toolchain import compilers, render, settings, sources
 from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import ModelPair, pick_model
@@ -30,6 +30,7 @@ from toolchain.smoke import smoke_test
 from toolchain.targets import Target
 
 MEDIA_KINDS = ("floppy", "iso")
+_DEFAULTS = settings.Settings()
 _MAIN = re.compile(rb"\bmain\s*\(")
 
 
@@ -38,12 +39,12 @@ class BuildOptions:
     target: str
     model: str | None = None
     tokenizer: str | None = None
-    out: Path = paths.REPO_ROOT / "dist"
+    out: Path = settings.anchored(_DEFAULTS.out)
     source: Path | None = None
-    prompt: str = "Once upon a time"
-    steps: int = 256
+    prompt: str = _DEFAULTS.prompt
+    steps: int = _DEFAULTS.steps
     models_dir: str | None = None
-    work: Path = paths.REPO_ROOT / "build"
+    work: Path = settings.anchored(_DEFAULTS.work)
     media: tuple[str, ...] = ()
     program: str | None = None
 

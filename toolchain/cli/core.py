@@ -10,7 +10,7 @@ from invoke import Collection, Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from toolchain import paths
+from toolchain import paths, settings
 from toolchain.cli.common import int_option, user_errors
 
 
@@ -23,7 +23,7 @@ def _console() -> Console:
         "target": "target name or alias (win98, win95, nt4); see `invoke targets`",
         "model": "llama2.c checkpoint (default: first model found, see README)",
         "tokenizer": "tokenizer.bin matching the model (default: found beside it)",
-        "out": "folder for the zip (default: dist)",
+        "out": "folder for the zip (default: dist in the project)",
         "source": "build a llama2.c-style C99 tree ported by `invoke port` instead of engine/",
         "prompt": "default prompt RUN.BAT uses",
         "steps": "tokens RUN.BAT generates (0 = the model's context length)",
@@ -31,18 +31,10 @@ def _console() -> Console:
         "program": "with --source: the C file whose main is built (default run.c when the tree has several)",
     }
 )
-def build(c, target="win98", model=None, tokenizer=None, out=None, source=None, prompt="Once upon a time",
-          steps="256", media=None, program=None):
+def build(c, target=None, model=None, tokenizer=None, out=None, source=None, prompt=None,
+          steps=None, media=None, program=None):
     """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
     _build(c, target, model, tokenizer, out, source, prompt, steps, media, program)
-
-
-def _anchored(value: str | None, default: str) -> Path:
-    """A path the user gave as they gave it; a default one under the project root."""
-    if value:
-        return Path(value)
-    path = Path(default)
-    return path if path.is_absolute() else paths.REPO_ROOT / path
 
 
 @user_errors
@@ -50,17 +42,18 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media, progr
     from toolchain.build import BuildOptions
     from toolchain.build import build as run_build
 
-    cfg = c.config.get("retrollama", {})
+    s = settings.from_layers(c.config.get("retrollama"), target=target, prompt=prompt,
+                             steps=None if steps is None else int_option("steps", steps))
     opts = BuildOptions(
-        target=target,
+        target=s.target,
         model=model,
         tokenizer=tokenizer,
-        out=_anchored(out, cfg.get("out") or "dist"),
+        out=Path(out) if out else settings.anchored(s.out),
         source=Path(source) if source else None,
-        prompt=prompt,
-        steps=int_option("steps", steps),
-        models_dir=cfg.get("models_dir"),
-        work=_anchored(None, cfg.get("work") or "build"),
+        prompt=s.prompt,
+        steps=s.steps,
+        models_dir=s.models_dir,
+        work=settings.anchored(s.work),
         media=tuple(m.strip() for m in media.split(",")) if media else (),
         program=program,
     )
@@ -135,4 +128,4 @@ def register(ns: Collection) -> None:
     """Add the core tasks and their default settings."""
     for t in (build, targets, test, docs):
         ns.add_task(t)
-    ns.configure({"retrollama": {"models_dir": None, "out": "dist", "work": "build"}})
+    ns.configure({"retrollama": settings.defaults()})
