@@ -176,9 +176,9 @@ def prepare_cases(settings: dict, models_dir: Path = paths.SHARED_MODELS, cache:
 
 def target_compile_flags(target_name: str) -> list[str]:
     """Every compile flag the target builds RUN.EXE with (the one place the bench asks for them)."""
-    from toolchain import render, targets
+    from toolchain import compilers, targets
 
-    return list(render.compile_flags(targets.load_target(target_name)))
+    return list(compilers.compile_flags(targets.load_target(target_name)))
 
 
 def default_upstream(settings: dict) -> Path:
