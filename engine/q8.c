@@ -100,7 +100,17 @@ void q8_quantize(short *q, float *s, const float *x, int n, int gs)
 void q8_dequantize(float *out, const signed char *q, const float *s, long start,
                    int n, int gs)
 {
-    int i;
+    int i, k;
+    if (start % gs == 0 && n % gs == 0) {
+        /* whole groups (every row of a table): one scale per group, no
+         * division per value */
+        const signed char *qg = q + start;
+        const float *sg = s + start / gs;
+        for (i = 0; i < n; i += gs, sg++)
+            for (k = 0; k < gs; k++)
+                out[i + k] = qg[i + k] * *sg;
+        return;
+    }
     for (i = 0; i < n; i++)
         out[i] = q[start + i] * s[(start + i) / gs];
 }
@@ -479,6 +489,10 @@ void q8_matmul(float *out, const short *xq, const float *xs,
 {
     long iv[Q8_BLOCK];
     int ng = n / gs, i, r, rows;
+    /* a row's scales start at row * n / gs: row * ng when gs divides n
+     * (always, for a llama2 model), which spares an integer division (~40
+     * cycles) per row */
+    int whole = n % gs == 0;
     if (ng <= Q8_BLOCK) {
         /* Blocks of whole rows: integer dots, one emms, then the floats. */
         int per = ng > 0 ? Q8_BLOCK / ng : Q8_BLOCK;
@@ -488,7 +502,8 @@ void q8_matmul(float *out, const short *xq, const float *xs,
             dot_rows(iv, wq + (long)i * n, xq, rows, n, ng, gs);
             Q8_EMMS();
             for (r = 0; r < rows; r++) {
-                const float *wsr = ws + ((long)(i + r) * n) / gs;
+                const float *wsr = whole ? ws + (long)(i + r) * ng
+                                         : ws + ((long)(i + r) * n) / gs;
                 out[i + r] = (float)scale_sum(0.0f, v, wsr, xs, ng, gs);
                 v += ng;
             }

@@ -869,16 +869,88 @@ static void rmsnorm(float *o, const float *x, const float *weight, int size)
 /* out[i] = sum over j < n of w[i * stride + j] * x[j], for i < d.
  * matmul is the case stride == n; attention uses it for q . k and for the
  * weighted sum of the (transposed) values. */
+/* X87_WIDE: wide_t and acc_t are long double, the x87's own registers
+ * (compat.h: GCC on an x87).  There the kernels below use the FPU's
+ * registers directly, and divisions become multiplications where the
+ * 64-bit intermediate keeps the float result (see softmax_max).  The
+ * held-x matmul kernel only for the P6 family (-march=pentiumpro and up,
+ * __i686__): a 486 multiplies from memory faster (11 clocks) than from a
+ * register (16), so it keeps the C loop. */
+#if defined(__GNUC__) && defined(__FLT_EVAL_METHOD__)
+#if __FLT_EVAL_METHOD__ == 2
+#define X87_WIDE 1
+#if defined(__i686__) && !defined(RL_C_DOT)
+#define DOT4_X87_GCC 1
+#endif
+#endif
+#endif
+
+#ifdef DOT4_X87_GCC
+/* Four rows times x on the x87, as a Pentium II runs it best: x[j] is
+ * loaded once and held on the stack, each row's weight is loaded (the load
+ * port, not the FPU's), multiplied with fmul st,st(1) and added with faddp
+ * into its own accumulator; the fourth row multiplies straight from memory,
+ * which pops x.  Two FPU-port uops per multiply-add, the rate at which the
+ * multiplier accepts them, against 2.75 for the code GCC makes of the C
+ * loop below.  The sums are the C loop's exactly (the products of two
+ * floats are exact in the 64-bit registers, the additions the same in the
+ * same order), rounded to float by fstps as (float) does.  Only where
+ * acc_t is long double, so the x87 registers are what C would use. */
+static void dot4_x87(float *out, const float *x, const float *w0,
+                     const float *w1, const float *w2, const float *w3, int n)
+{
+    long j = -(long)n;
+    if (n <= 0) {
+        out[0] = out[1] = out[2] = out[3] = 0.0f;
+        return;
+    }
+    __asm__ __volatile__("fldz\n\t"
+                         "fldz\n\t"
+                         "fldz\n\t"
+                         "fldz\n"
+                         "1:\n\t"
+                         "flds (%[x],%[j],4)\n\t"
+                         "flds (%[w0],%[j],4)\n\t"
+                         "fmul %%st(1), %%st\n\t"
+                         "faddp %%st, %%st(5)\n\t"
+                         "flds (%[w1],%[j],4)\n\t"
+                         "fmul %%st(1), %%st\n\t"
+                         "faddp %%st, %%st(4)\n\t"
+                         "flds (%[w2],%[j],4)\n\t"
+                         "fmul %%st(1), %%st\n\t"
+                         "faddp %%st, %%st(3)\n\t"
+                         "fmuls (%[w3],%[j],4)\n\t"
+                         "faddp %%st, %%st(1)\n\t"
+                         "addl $1, %[j]\n\t"
+                         "jnz 1b\n\t"
+                         "fstps %[o3]\n\t"
+                         "fstps %[o2]\n\t"
+                         "fstps %[o1]\n\t"
+                         "fstps %[o0]\n\t"
+                         : [j] "+r"(j), [o0] "=m"(out[0]), [o1] "=m"(out[1]),
+                           [o2] "=m"(out[2]), [o3] "=m"(out[3])
+                         : [x] "r"(x + n), [w0] "r"(w0 + n), [w1] "r"(w1 + n),
+                           [w2] "r"(w2 + n), [w3] "r"(w3 + n)
+                         : "memory", "cc", "st", "st(1)", "st(2)", "st(3)",
+                           "st(4)", "st(5)", "st(6)", "st(7)");
+}
+#endif
+
 static void dot_rows(float *out, const float *x, const float *w, int n, int d,
                      int stride)
 {
-    int i, j, n4 = n - n % 4;
+    int i, j;
     for (i = 0; i + 4 <= d; i += 4) {
         const float *w0 = w + (size_t)i * stride;
         const float *w1 = w0 + stride;
         const float *w2 = w1 + stride;
         const float *w3 = w2 + stride;
+#ifdef DOT4_X87_GCC
+        dot4_x87(out + i, x, w0, w1, w2, w3, n);
+        continue;
+#else
         acc_t a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        int n4 = n - n % 4;
         for (j = 0; j < n4; j += 4) {
             a0 += w0[j] * x[j];
             a1 += w1[j] * x[j];
@@ -907,6 +979,7 @@ static void dot_rows(float *out, const float *x, const float *w, int n, int d,
         out[i + 1] = (float)a1;
         out[i + 2] = (float)a2;
         out[i + 3] = (float)a3;
+#endif
     }
     for (; i < d; i++) {
         const float *w0 = w + (size_t)i * stride;
@@ -1013,14 +1086,29 @@ static acc_t exp_vector(float *out, const float *in, int n, float sign,
     return sum;
 }
 
-/* softmax of x, whose largest entry the caller already knows */
+/* softmax of x, whose largest entry the caller already knows.
+ * The sum is rounded to a float as llama2.c's is.  On the x87 (X87_WIDE)
+ * one division and a multiplication per entry replace a division each (an
+ * fdiv costs as much as nineteen fmuls there): the 64-bit product rounds to
+ * the same float as the 64-bit quotient the x87's own fdiv would give,
+ * except when both lie within 2^-62 of a float's rounding boundary -- the
+ * same rare double rounding every x87 division to a float has.  In double
+ * (the other builds) that margin would be 2^-52, a flip every few million
+ * entries: they keep llama2.c's division. */
 static void softmax_max(float *x, int size, float max_val)
 {
     float sum = (float)exp_vector(x, x, size, 1.0f, max_val);
     float *end = x + size;
+#ifdef X87_WIDE
+    wide_t inv = (wide_t)1.0 / sum;
+    for (; x < end; x++) {
+        *x = (float)(*x * inv);
+    }
+#else
     for (; x < end; x++) {
         *x /= sum;
     }
+#endif
 }
 
 static void softmax(float *x, int size)
@@ -1481,6 +1569,12 @@ static float *forward(Transformer *t, int token, int pos)
     int dim = c->dim, hidden = c->hidden_dim, kv_dim = t->kv_dim,
         hs = t->head_size;
     float scale = (float)sqrt((double)hs), max_att;
+#ifdef X87_WIDE
+    wide_t inv_scale = (wide_t)1.0 / scale;
+#define SCALE_SCORE(v) ((float)((v) * inv_scale))
+#else
+#define SCALE_SCORE(v) ((v) / scale)
+#endif
     const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
     int l, h, i;
 
@@ -1510,11 +1604,12 @@ static float *forward(Transformer *t, int token, int pos)
             dot_rows(att, s->q + (size_t)h * hs, s->key_cache + kv_off, hs,
                      pos + 1, kv_dim);
             /* the scores' scaling and softmax's search for the maximum
-             * in one pass */
-            att[0] /= scale;
+             * in one pass; on the x87 a multiplication by 1 / scale held
+             * in 64 bits rounds to the float quotient (see softmax_max) */
+            att[0] = SCALE_SCORE(att[0]);
             max_att = att[0];
             for (i = 1; i <= pos; i++) {
-                att[i] /= scale;
+                att[i] = SCALE_SCORE(att[i]);
                 if (att[i] > max_att) {
                     max_att = att[i];
                 }
@@ -1553,6 +1648,7 @@ static float *forward(Transformer *t, int token, int pos)
     linear(t, s->logits, x, w->wcls, &w->q_wcls, 0, dim, c->vocab_size, 0);
     return s->logits;
 }
+#undef SCALE_SCORE
 
 /* ------------------------------------------------------------------------
  * The int8 KV cache (-k q8)
