@@ -28,9 +28,11 @@ def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
         if cc.is_file():
             if wrapper and which("wine", environ) is None:
                 return Discovery(False, f"{cc} needs Wine, which is not on PATH")
+            # A DOS build sees only the portable headers, as BUILD.BAT sets it.
+            include = [base / "h"] if target.platform.os == "dos" else [base / "h", base / "h" / "nt"]
             env = {
                 "WATCOM": str(base),
-                "INCLUDE": f"{base / 'h'}:{base / 'h' / 'nt'}",
+                "INCLUDE": ":".join(map(str, include)),
                 "PATH": f"{base / bindir}:{environ.get('PATH', '')}",
             }
             return Discovery(True, str(cc), root=base, wrapper=wrapper, env=env)
