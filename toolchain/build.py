@@ -19,7 +19,8 @@ from toolchain import compilers, paths, render, sources
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import ModelPair, pick_model
 from toolchain.package import write_manifest, write_zip
-from toolchain.smoke import smoke_test
+from toolchain.audit.platforms import DOS_OSES
+from toolchain.smoke import SmokeResult, smoke_test
 from toolchain.targets import Target, aliases, load_target
 
 
@@ -94,6 +95,16 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
     }
 
 
+def _os_reserve_mb(target: Target, windows_mb: int) -> tuple[int, str]:
+    """RAM the OS keeps for itself besides the model, and what to call it.
+    DOS and its extender need far less than Windows (toolchain/data/dos.yaml)."""
+    if target.platform.os in DOS_OSES:
+        from toolchain.audit.platforms import load_yaml
+
+        return int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"]), "DOS and CauseWay"
+    return windows_mb, "Windows"
+
+
 def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> None:
     """A C file as DOS text (CRLF).  The engine's own sources must also be
     7-bit ASCII within 80 columns (a test keeps them so); a ported tree of
@@ -140,10 +151,11 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     facts = _model_facts(target, pair, opts.steps)
     est = facts["estimate"]
     notes: list[str] = []
-    if not est.fits(target.platform.ram_mb << 20):  # type: ignore[attr-defined]
+    reserve_mb, os_word = _os_reserve_mb(target, est.os_reserve_bytes >> 20)  # type: ignore[attr-defined]
+    if est.needed_bytes + (reserve_mb << 20) > target.platform.ram_mb << 20:  # type: ignore[attr-defined]
         notes.append(
             f"warning: the model needs about {facts['ram_mb']} MB plus about "
-            f"{est.os_reserve_bytes >> 20} MB for Windows; a typical PC for {target.name} "  # type: ignore[attr-defined]
+            f"{reserve_mb} MB for {os_word}; a typical PC for {target.name} "
             f"has {target.platform.ram_mb} MB"
         )
 
@@ -185,8 +197,7 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts.prompt,
                   strict_sources=opts.source is None, notes=notes)
     if exe is not None:
-        with console.status("test-running RUN.EXE under Wine"):
-            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer)
+        smoke = _smoke(target, bundle, int(facts["ram_mb"]), console)  # type: ignore[call-overload]
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
     write_manifest(bundle)
     zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
@@ -194,6 +205,20 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     for kind in opts.media:
         result.media += _write_media(kind, bundle, opts.out, target)
     return result
+
+
+def _smoke(target: Target, bundle: Path, model_ram_mb: int, console: Console) -> SmokeResult:
+    """Run RUN.EXE for a few tokens where its OS can be had here: Wine for
+    Windows, DOSBox for MS-DOS (with the target's CPU and RAM)."""
+    names = target.names
+    if target.platform.os in DOS_OSES:
+        from toolchain.dossmoke import smoke_test_dos
+
+        with console.status("test-running RUN.EXE in DOSBox"):
+            return smoke_test_dos(bundle, names.exe, names.model, names.tokenizer, cpu=target.platform.cpu,
+                                  ram_mb=max(target.platform.ram_mb, model_ram_mb + 2))
+    with console.status("test-running RUN.EXE under Wine"):
+        return smoke_test(bundle, names.exe, names.model, names.tokenizer)
 
 
 def _strip(target: Target, unstripped: Path, exe: Path) -> None:
