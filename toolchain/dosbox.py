@@ -71,11 +71,12 @@ def _mount_path(folder: Path) -> str:
     return text
 
 
-def batch_text(command: str) -> str:
-    """The batch file that runs ``command`` and writes its ERRORLEVEL (CRLF)."""
+def batch_text(command: str, drive: str = "D") -> str:
+    """The batch file that runs ``command`` on ``drive`` (its root) and
+    writes the program's stdout and ERRORLEVEL to D: (CRLF lines)."""
     ladder = [f"IF ERRORLEVEL {n} SET RL_LEVEL={n}" for n in range(1, 256)]
-    lines = ["@ECHO OFF", "SET RL_LEVEL=0", f"{command} > {OUT_NAME}", *ladder,
-             f"ECHO %RL_LEVEL%> {_LEVEL_NAME}"]
+    lines = ["@ECHO OFF", "SET RL_LEVEL=0", f"{drive}:", f"{command} > D:\\{OUT_NAME}", *ladder,
+             "D:", f"ECHO %RL_LEVEL%> D:\\{_LEVEL_NAME}"]
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -103,10 +104,13 @@ def config_text(program_dir: Path, work_dir: Path, *, cpu: str, ram_mb: int, cyc
 
 
 def run(program_dir: Path, command: str, *, cpu: str = "pentium", ram_mb: int | None = None,
-        cycles: int | None = None, timeout: float | None = None) -> DosRun:
-    """Run a DOS ``command`` line with ``program_dir`` as C: (read only by
-    convention) and a fresh D: as the current drive; raise BuildError when
-    DOSBox is missing, hangs past the time limit or never finishes the run."""
+        cycles: int | None = None, timeout: float | None = None, drive: str = "D") -> DosRun:
+    """Run a DOS ``command`` line with ``program_dir`` as C: (not written to
+    unless ``drive`` is "C", the drive the command runs on) and a fresh D:;
+    raise BuildError when DOSBox is missing, hangs past the time limit or
+    never finishes the run."""
+    if drive not in ("C", "D"):
+        raise BuildError(f"DOSBox run: drive {drive!r} must be C or D")
     if not available():
         raise BuildError("dosbox is not installed (Debian package dosbox; ./retro installs it)")
     s = settings()
@@ -121,7 +125,7 @@ def run(program_dir: Path, command: str, *, cpu: str = "pentium", ram_mb: int | 
         work.mkdir()
         conf = Path(tmp) / "dosbox.conf"
         conf.write_text(config_text(program_dir, work, cpu=cpu, ram_mb=ram_mb, cycles=cycles), encoding="utf-8")
-        (work / _BATCH_NAME).write_bytes(batch_text(command).encode("ascii"))
+        (work / _BATCH_NAME).write_bytes(batch_text(command, drive).encode("ascii"))
         # HOME elsewhere: DOSBox writes a default config into ~/.dosbox.
         env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "HOME": str(home)}
         env.pop("DISPLAY", None)
