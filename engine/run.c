@@ -28,6 +28,7 @@
 #include <stdarg.h>
 #include <math.h>
 #include <time.h>
+#include <errno.h>
 #include "compat.h"
 #include "q8.h"
 
@@ -57,7 +58,7 @@
 static void fatal(int code, const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);
+    platform_flush();
     fputs("error: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -211,6 +212,26 @@ static void read_floats(FILE *f, const char *path, float *dst, double count,
     }
 }
 
+/* Refuses NaN and infinity in n floats just read (the file's bytes at
+ * offset `at`): they would poison every token after them, and an int8
+ * scale that is not finite is undefined behaviour when quantized. */
+static void check_finite(const char *path, const float *p, double n,
+                         double at, const char *what)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    double i;
+    for (i = 0.0; i < n; i += 1.0, b += 4) {
+        u32 bits;
+        memcpy(&bits, b, 4);
+        if ((bits & 0x7F800000UL) == 0x7F800000UL) {
+            fatal(EXIT_INPUT,
+                  "%s: %s hold NaN or infinity (float at byte %.0f); the "
+                  "checkpoint is damaged",
+                  path, what, at + 4.0 * i);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------
  * The transformer: configuration, weights, run state
  */
@@ -280,6 +301,8 @@ typedef struct {
     int kv_mul;     /* query heads per key/value head */
     int rope_pairs; /* rotation pairs after which the angles repeat */
     double weight_bytes, state_bytes;
+    double budget; /* -b in bytes; 0 or less: none */
+    int kv_q8;     /* -k q8: the int8 KV cache */
 } Transformer;
 
 static const char *config_names[7] = {"dim",     "hidden_dim", "n_layers",
@@ -343,11 +366,14 @@ static void check_config(const char *path, const unsigned char *header,
         fatal(EXIT_INPUT, "%s: n_heads %d is not divisible by n_kv_heads %d",
               path, c->n_heads, c->n_kv_heads);
     }
-    if (c->dim % 2 != 0 || (c->dim / c->n_heads * c->n_kv_heads) % 2 != 0) {
+    /* llama2.c would rotate pairs that straddle two heads; no trained
+     * model has an odd head size, and the toolchain (invoke quantize, the
+     * reference) refuses one too, so both sides agree on what a model is. */
+    if ((c->dim / c->n_heads) % 2 != 0) {
         fatal(EXIT_INPUT,
-              "%s: dim %d and the key/value width must be even for rotary "
+              "%s: head size %d (dim / n_heads) must be even for rotary "
               "embeddings",
-              path, c->dim);
+              path, c->dim / c->n_heads);
     }
     if (c->vocab_size < 3) {
         fatal(EXIT_INPUT,
@@ -384,7 +410,7 @@ static void plan_state(Transformer *t)
     t->head_size = c->dim / c->n_heads;
     t->kv_dim = t->head_size * c->n_kv_heads;
     t->kv_mul = c->n_heads / c->n_kv_heads;
-    t->rope_pairs = t->head_size % 2 == 0 ? t->head_size / 2 : c->dim / 2;
+    t->rope_pairs = t->head_size / 2;
     t->state_bytes =
         4.0 * (dim * 4.0 + hidden * 3.0 + (double)c->n_heads * steps +
                (double)c->vocab_size + 2.0 * c->n_layers * steps * t->kv_dim +
@@ -476,7 +502,9 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
     w->memory = (float *)xmalloc(t->weight_bytes, "the weights");
     p = w->memory;
 #define TENSOR(field, n)                                                       \
-    (w->field = p, read_floats(f, path, p, (n), &at), p += (size_t)(n))
+    (w->field = p, read_floats(f, path, p, (n), &at),                          \
+     check_finite(path, p, (n), at - 4.0 * (n), "the weights"),                \
+     p += (size_t)(n))
     TENSOR(token_embedding, (double)c->vocab_size * c->dim);
     TENSOR(rms_att, (double)c->n_layers * c->dim);
     TENSOR(wq, (double)c->n_layers * c->dim * c->dim);
@@ -687,6 +715,7 @@ static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
     w->rms_ffn = p;   p += (size_t)c->n_layers * c->dim;
     w->rms_final = p; p += c->dim;
     read_floats(f, path, w->memory, norms, &at);
+    check_finite(path, w->memory, norms, at - 4.0 * norms, "the RMS norms");
     for (i = 0; i < n_plan; i++) {
         size_t numel = (size_t)plan[i].numel, ns = numel / (size_t)gs;
         plan[i].m->q = q;
@@ -694,6 +723,7 @@ static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
         for (l = 0; l < (int)plan[i].count; l++) {
             read_bytes(f, path, (unsigned char *)q, (double)numel, &at);
             read_floats(f, path, p, (double)ns, &at);
+            check_finite(path, p, (double)ns, at - 4.0 * ns, "the scales");
             q += numel;
             p += ns;
         }
@@ -1209,6 +1239,157 @@ static int str_lookup(const Tokenizer *t, const char *str)
     return -1;
 }
 
+/* ------------------------------------------------------------------------
+ * BPE merges in O(n log n)
+ *
+ * llama2.c rescans all adjacent pairs after each merge (quadratic: a 40 KB
+ * prompt took 16 s).  The same merges come out of a heap of candidate
+ * pairs: it yields the pair with the best score and, among equal scores,
+ * the leftmost -- the pair llama2.c's scan picks, since it keeps the first
+ * strictly better score.  Tokens live in a linked list; a merge bumps the
+ * version of the two tokens it touches, which invalidates every heap entry
+ * still naming them (they are skipped when popped), and pushes the two new
+ * pairs the merged token forms with its neighbours.  A pair is a candidate
+ * only when its score is above llama2.c's starting best, -1e10.
+ */
+
+typedef struct {
+    float score;
+    int left, right; /* positions in the token list */
+    int id;          /* the merged token */
+    unsigned lver, rver;
+} MergeCand;
+
+typedef struct {
+    MergeCand *heap;
+    int size;
+} MergeHeap;
+
+/* a comes out of the heap before b */
+static int cand_before(const MergeCand *a, const MergeCand *b)
+{
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static void heap_push(MergeHeap *h, const MergeCand *c)
+{
+    int i = h->size++;
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (!cand_before(c, &h->heap[parent])) {
+            break;
+        }
+        h->heap[i] = h->heap[parent];
+        i = parent;
+    }
+    h->heap[i] = *c;
+}
+
+static void heap_pop(MergeHeap *h, MergeCand *top)
+{
+    MergeCand last;
+    int i = 0;
+    *top = h->heap[0];
+    last = h->heap[--h->size];
+    for (;;) {
+        int child = 2 * i + 1;
+        if (child >= h->size) {
+            break;
+        }
+        if (child + 1 < h->size &&
+            cand_before(&h->heap[child + 1], &h->heap[child])) {
+            child++;
+        }
+        if (!cand_before(&h->heap[child], &last)) {
+            break;
+        }
+        h->heap[i] = h->heap[child];
+        i = child;
+    }
+    h->heap[i] = last;
+}
+
+/* Pushes the pair (tokens at positions a and b) if the vocabulary has
+ * their concatenation with a score that can win. */
+static void push_pair(Tokenizer *t, MergeHeap *h, const int *tokens,
+                      const unsigned *ver, int a, int b)
+{
+    char *buf = t->merge_buffer;
+    size_t la = strlen(t->vocab[tokens[a]]);
+    MergeCand c;
+    memcpy(buf, t->vocab[tokens[a]], la);
+    strcpy(buf + la, t->vocab[tokens[b]]);
+    c.id = str_lookup(t, buf);
+    if (c.id == -1 || !(t->scores[c.id] > -1e10f)) {
+        return;
+    }
+    c.score = t->scores[c.id];
+    c.left = a;
+    c.right = b;
+    c.lver = ver[a];
+    c.rver = ver[b];
+    heap_push(h, &c);
+}
+
+/* Merges tokens[0..n) as llama2.c's encode loop does; returns the new n. */
+static int merge_pairs(Tokenizer *t, int *tokens, int n)
+{
+    MergeHeap h;
+    MergeCand c;
+    int *next, *prev, i, out;
+    unsigned *ver;
+    char *memory;
+    size_t links = (size_t)n * sizeof(int);
+
+    if (n < 2) {
+        return n;
+    }
+    memory = (char *)xmalloc(3.0 * n * sizeof(MergeCand) +
+                                 (double)n * (2.0 * sizeof(int) +
+                                              sizeof(unsigned)),
+                             "the prompt's merge queue");
+    h.heap = (MergeCand *)memory;
+    h.size = 0;
+    next = (int *)(memory + 3 * (size_t)n * sizeof(MergeCand));
+    prev = (int *)((char *)next + links);
+    ver = (unsigned *)((char *)prev + links);
+    for (i = 0; i < n; i++) {
+        next[i] = i + 1 < n ? i + 1 : -1;
+        prev[i] = i - 1;
+        ver[i] = 0;
+    }
+    for (i = 0; i + 1 < n; i++) {
+        push_pair(t, &h, tokens, ver, i, i + 1);
+    }
+    while (h.size > 0) {
+        heap_pop(&h, &c);
+        if (ver[c.left] != c.lver || ver[c.right] != c.rver ||
+            next[c.left] != c.right) {
+            continue; /* one of its tokens has changed since */
+        }
+        tokens[c.left] = c.id;
+        ver[c.left]++;
+        ver[c.right]++;
+        next[c.left] = next[c.right];
+        if (next[c.right] != -1) {
+            prev[next[c.right]] = c.left;
+        }
+        next[c.right] = -1;
+        if (prev[c.left] != -1) {
+            push_pair(t, &h, tokens, ver, prev[c.left], c.left);
+        }
+        if (next[c.left] != -1) {
+            push_pair(t, &h, tokens, ver, c.left, next[c.left]);
+        }
+    }
+    out = 0;
+    for (i = 0; i != -1; i = next[i]) {
+        tokens[out++] = tokens[i];
+    }
+    free(memory);
+    return out;
+}
+
 /* Byte-pair encodes text into tokens (room for strlen(text) + 3), as
  * llama2.c does: BOS, a " " token for the SentencePiece dummy prefix, one
  * token per UTF-8 code point (or one per byte, id = byte + 3, for code
@@ -1281,30 +1462,7 @@ static int encode(Tokenizer *t, const char *text, int bos, int eos, int *tokens)
         buf_len = 0;
     }
 
-    for (;;) {
-        float best_score = -1e10f;
-        int best_id = -1, best_idx = -1;
-        for (i = 0; i + 1 < n; i++) {
-            size_t la = strlen(t->vocab[tokens[i]]);
-            int id;
-            memcpy(buf, t->vocab[tokens[i]], la);
-            strcpy(buf + la, t->vocab[tokens[i + 1]]);
-            id = str_lookup(t, buf);
-            if (id != -1 && t->scores[id] > best_score) {
-                best_score = t->scores[id];
-                best_id = id;
-                best_idx = i;
-            }
-        }
-        if (best_idx == -1) {
-            break;
-        }
-        tokens[best_idx] = best_id;
-        for (i = best_idx + 1; i + 1 < n; i++) {
-            tokens[i] = tokens[i + 1];
-        }
-        n--;
-    }
+    n = merge_pairs(t, tokens, n);
     if (eos) {
         tokens[n++] = EOS;
     }
@@ -1342,6 +1500,49 @@ static const char *decode(const Tokenizer *t, int prev, int token)
     return piece;
 }
 
+/* Where the story goes: stdout (converted to the console's code page when
+ * it is a Windows console, see platform.c) and, with -o, a file as well,
+ * byte for byte what llama2.c writes to stdout. */
+static FILE *output_file;
+static const char *output_name;
+
+static void open_output(const char *path)
+{
+    output_file = fopen(path, "wb");
+    if (output_file == NULL) {
+        fatal(EXIT_INPUT, "%s: cannot create the output file (-o)", path);
+    }
+    output_name = path;
+}
+
+static void out_text(const char *text)
+{
+    platform_print(text);
+    if (output_file != NULL && fputs(text, output_file) == EOF) {
+        fatal(EXIT_INPUT, "%s: cannot write the output file (-o)",
+              output_name);
+    }
+}
+
+static void out_flush(void)
+{
+    platform_flush();
+    if (output_file != NULL && fflush(output_file) != 0) {
+        fatal(EXIT_INPUT, "%s: cannot write the output file (-o)",
+              output_name);
+    }
+}
+
+static void close_output(void)
+{
+    if (output_file != NULL && fclose(output_file) != 0) {
+        output_file = NULL;
+        fatal(EXIT_INPUT, "%s: cannot write the output file (-o)",
+              output_name);
+    }
+    output_file = NULL;
+}
+
 /* Prints a piece, except a lone byte that is neither printable nor white
  * space in the C locale (a raw control or non-ASCII byte). */
 static void safe_print(const char *piece)
@@ -1354,7 +1555,7 @@ static void safe_print(const char *piece)
         !((b >= 0x20 && b <= 0x7E) || (b >= 0x09 && b <= 0x0D))) {
         return;
     }
-    fputs(piece, stdout);
+    out_text(piece);
 }
 
 /* ------------------------------------------------------------------------
@@ -1572,6 +1773,15 @@ static void generate(const char *prompt, int steps)
     double start = 0.0;
     int started = 0;
 
+    /* every token stands for at most max_token_length bytes: a longer
+     * prompt cannot fit the context, whatever its encoding */
+    if ((double)strlen(prompt) >
+        (double)t->config.seq_len * engine.tokenizer.max_token_length) {
+        fatal(EXIT_USAGE,
+              "the prompt is %lu bytes, more than the model's context of %d "
+              "tokens can hold",
+              (unsigned long)strlen(prompt), t->config.seq_len);
+    }
     engine.tokens = (int *)xmalloc(((double)strlen(prompt) + 3.0) * sizeof(int),
                                    "the prompt tokens");
     n_prompt = encode(&engine.tokenizer, prompt, 1, 0, engine.tokens);
@@ -1592,23 +1802,23 @@ static void generate(const char *prompt, int steps)
             break;
         }
         safe_print(decode(&engine.tokenizer, token, next));
-        fflush(stdout);
+        out_flush();
         token = next;
         if (!started) {
             start = platform_seconds();
             started = 1;
         }
     }
-    printf("\n");
-    fflush(stdout); /* the story's last line before the tok/s line on stderr */
+    out_text("\n");
+    out_flush(); /* the story's last line before the tok/s line on stderr */
     report_speed(pos, start);
 }
 
 static void read_line(const char *guide, char *buffer, int size)
 {
     size_t len;
-    printf("%s", guide);
-    fflush(stdout);
+    out_text(guide);
+    out_flush();
     if (fgets(buffer, size, stdin) == NULL) {
         buffer[0] = '\0';
         return;
@@ -1617,6 +1827,7 @@ static void read_line(const char *guide, char *buffer, int size)
     if (len > 0 && buffer[len - 1] == '\n') {
         buffer[len - 1] = '\0';
     }
+    platform_input_utf8(buffer, (unsigned)size);
 }
 
 #define CHAT_TEXT 512
@@ -1658,7 +1869,7 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
             n_prompt = encode(&engine.tokenizer, rendered, 1, 0, engine.tokens);
             user_idx = 0;
             user_turn = 0;
-            printf("Assistant: ");
+            out_text("Assistant: ");
         }
         if (user_idx < n_prompt) {
             token = engine.tokens[user_idx++];
@@ -1672,13 +1883,14 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
         pos++;
         if (user_idx >= n_prompt && next != EOS) {
             safe_print(decode(&engine.tokenizer, token, next));
-            fflush(stdout);
+            out_flush();
         }
         if (next == EOS) {
-            printf("\n");
+            out_text("\n");
         }
     }
-    printf("\n");
+    out_text("\n");
+    out_flush();
     if (verbose) {
         fprintf(stderr, "forward passes: %d\n", pos);
     }
@@ -1688,19 +1900,49 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
  * Command line
  */
 
-/* A usage error: one line saying what is wrong, then the short usage. */
+#define USAGE_LINE                                                             \
+    "usage: run [checkpoint] [-t temp] [-p topp] [-s seed] [-n steps] "        \
+    "[-i prompt] [-z tokenizer] [-m generate|chat] [-y system_prompt] "        \
+    "[-b MB] [-k f32|q8] [-o file] [-v] [-L logits] [-h]"
+
+/* -h: what every flag means, on stdout. */
+static void help(void)
+{
+    static const char *const lines[] = {
+        "  -t temp    sampling temperature, >= 0 (0: always the likeliest "
+        "token); 1.0",
+        "  -p topp    top-p (nucleus) sampling, 0..1 (0 or 1: off); 0.9",
+        "  -s seed    random seed, a whole number (0: the time); 0",
+        "  -n steps   tokens to run, >= 0 (0: the model's context); 256",
+        "  -i prompt  the prompt",
+        "  -y system  chat mode's system prompt",
+        "  -z file    the tokenizer; tokenizer.bin",
+        "  -m mode    generate or chat; generate",
+        "  -b MB      memory budget: weights that do not fit are read from "
+        "disk",
+        "             for every token (0: no budget, everything in memory);",
+        "             default: the free memory the system reports, if any",
+        "  -k cache   f32 (llama2.c's KV cache) or q8 (int8, one scale per "
+        "head",
+        "             and position: a quarter of the memory, not bit-exact); "
+        "f32",
+        "  -o file    write the story to this file as well (UTF-8)",
+        "  -v         configuration, memory and weight streaming on stderr",
+        "  -L file    every step's logits as float32, little-endian",
+        "  without a checkpoint: MODEL.BIN and TOKENIZ.BIN next to this "
+        "program"};
+    size_t i;
+    printf("%s\n", USAGE_LINE);
+    for (i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        printf("%s\n", lines[i]);
+    }
+    exit(0);
+}
+
+/* A usage error: what is wrong and the usage, on one line. */
 static void usage(const char *what, const char *arg)
 {
-    fprintf(stderr, "error: %s%.200s\n", what, arg);
-    fprintf(stderr, "usage: run [checkpoint] [-t temp] [-p topp] [-s seed] [-n "
-                    "steps] [-i prompt]\n"
-                    "           [-z tokenizer] [-m generate|chat] [-y "
-                    "system_prompt] [-v] [-L logits]\n"
-                    "  defaults: -t 1.0 -p 0.9 -s time -n 256 (0: the context "
-                    "length) -m generate;\n"
-                    "  without a checkpoint: MODEL.BIN and TOKENIZ.BIN next to "
-                    "this program\n");
-    exit(EXIT_USAGE);
+    fatal(EXIT_USAGE, "%s%.200s (%s)", what, arg, USAGE_LINE);
 }
 
 static double parse_number(const char *flag, const char *text)
@@ -1713,12 +1955,30 @@ static double parse_number(const char *flag, const char *text)
     return v;
 }
 
+/* A float flag that must lie in [lo, hi] (hi 0: no upper bound but
+ * finite). */
+static float parse_range(const char *flag, const char *text, double lo,
+                         double hi, const char *range)
+{
+    double v = parse_number(flag, text);
+    if (v < lo || (hi > lo && v > hi)
+        || v > 3.4028234e38 || v < -3.4028234e38) {
+        fatal(EXIT_USAGE, "%s must be %s, not \"%.200s\"", flag, range, text);
+    }
+    return (float)v;
+}
+
 static int parse_int(const char *flag, const char *text)
 {
     char *end;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || v > 2147483647L ||
-        v < -2147483647L - 1) {
+    long v;
+    /* Out of range for long sets ERANGE; out of range for int changes the
+       value when narrowed.  Comparing with int's limits instead would be a
+       test that is always false where long is 32 bits (Watcom warns). */
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE ||
+        (long)(int)v != v) {
         fatal(EXIT_USAGE, "%s expects a whole number, not \"%.200s\"", flag,
               text);
     }
@@ -1763,8 +2023,9 @@ int main(int argc, char *argv[])
     const char *checkpoint = NULL, *tokenizer_path = "tokenizer.bin",
                *prompt = NULL;
     const char *mode = "generate", *system_prompt = NULL, *logits_path = NULL;
+    const char *output_path = NULL;
     float temperature = 1.0f, topp = 0.9f;
-    int steps = 256, seed = 0, i;
+    int steps = 256, seed = 0, budget_mb = -1, i;
     Sampler *s = &engine.sampler;
 
     platform_init();
@@ -1788,7 +2049,10 @@ int main(int argc, char *argv[])
             usage("options are one dash and one letter; unexpected argument: ",
                   flag);
         }
-        if (flag[1] == 'v') {
+        if (flag[1] == 'v' || flag[1] == 'h') {
+            if (flag[1] == 'h') {
+                help();
+            }
             verbose = 1;
             i--;
             continue;
@@ -1798,33 +2062,63 @@ int main(int argc, char *argv[])
         }
         value = argv[i + 1];
         switch (flag[1]) {
-        case 't': temperature = (float)parse_number(flag, value); break;
-        case 'p': topp = (float)parse_number(flag, value); break;
+        case 't':
+            temperature = parse_range(flag, value, 0.0, 0.0,
+                                      "a finite number >= 0 (0: greedy)");
+            break;
+        case 'p':
+            topp = parse_range(flag, value, 0.0, 1.0, "a number from 0 to 1");
+            break;
         case 's': seed = parse_int(flag, value); break;
-        case 'n': steps = parse_int(flag, value); break;
-        case 'i': prompt = value; break;
+        case 'n':
+            steps = parse_int(flag, value);
+            if (steps < 0) {
+                fatal(EXIT_USAGE,
+                      "-n must be a whole number >= 0 (0: the model's "
+                      "context), not \"%.200s\"",
+                      value);
+            }
+            break;
+        case 'i': prompt = platform_arg_utf8(value); break;
         case 'z': tokenizer_path = value; break;
         case 'm': mode = value; break;
-        case 'y': system_prompt = value; break;
+        case 'y': system_prompt = platform_arg_utf8(value); break;
         case 'L': logits_path = value; break;
+        case 'o': output_path = value; break;
+        case 'b':
+            budget_mb = parse_int(flag, value);
+            if (budget_mb < 0 || budget_mb > 4095) {
+                fatal(EXIT_USAGE,
+                      "-b must be a whole number of MB from 0 to 4095 (0: no "
+                      "budget), not \"%.200s\"",
+                      value);
+            }
+            break;
+        case 'k':
+            if (strcmp(value, "q8") == 0) {
+                engine.transformer.kv_q8 = 1;
+            } else if (strcmp(value, "f32") != 0) {
+                fatal(EXIT_USAGE,
+                      "-k must be f32 (llama2.c's KV cache) or q8 (int8), not "
+                      "\"%.200s\"",
+                      value);
+            }
+            break;
         default:
             usage("unknown option ", flag);
         }
     }
     if (strcmp(mode, "generate") != 0 && strcmp(mode, "chat") != 0) {
-        fatal(EXIT_USAGE, "unknown mode \"%.200s\" (-m generate or -m chat)",
-              mode);
+        fatal(EXIT_USAGE,
+              "-m must be generate or chat, not \"%.200s\"", mode);
     }
-
-    /* llama2.c's clamps */
-    if (temperature < 0.0f) {
-        temperature = 0.0f;
+    if (output_path != NULL) {
+        open_output(output_path);
     }
-    if (topp < 0.0f || topp > 1.0f) {
-        topp = 0.9f;
-    }
-    if (steps < 0) {
-        steps = 0;
+    if (budget_mb >= 0) {
+        engine.transformer.budget = budget_mb * 1048576.0;
+    } else {
+        engine.transformer.budget = platform_free_bytes();
     }
 
     build_transformer(&engine.transformer, checkpoint, &steps);
@@ -1870,6 +2164,7 @@ int main(int argc, char *argv[])
         fatal(EXIT_INPUT, "%s: cannot write the logits file", logits_path);
     }
     engine.logits_file = NULL;
+    close_output();
     free(engine.logits_bytes);
     free(engine.tokens);
     free(s->probindex);

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import build, compilers, sources
+from toolchain import compilers, render, sources
 from toolchain.compilers import borland
 from toolchain.targets import load_target
 
@@ -33,11 +33,12 @@ def test_borland_driver_compiles_each_file_and_links_with_response_files(
     fake_bcc_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BCC_ROOT", str(fake_bcc_root))
-    target, found, why = build.resolve_target("win98")
+    target, found, why = compilers.resolve("win98")
     assert target.name == "win98-bcc" and found.found, why  # the alias prefers Borland when present
     assert found.wrapper == ("wine",)
     srcset = sources.lay_sources(sources.engine_files(target), tmp_path / "src")
-    exe = borland.build(target, tmp_path / "src", target.make.makefile, found)
+    render.write_dos_text(tmp_path / "src" / target.make.makefile, render.render_makefile(target, srcset))
+    exe = borland.build(target, tmp_path / "src", target.make.makefile, found).exe
     assert exe == tmp_path / "src" / "run.exe" and exe.read_bytes()[:2] == b"MZ"
     log = (tmp_path / "src" / "fake.log").read_bytes().decode("latin-1")
     winroot = "Z:" + str(fake_bcc_root).replace("/", "\\")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import build, docs, paths
+from toolchain import compilers, docs, paths
 from toolchain.compilers import Discovery
 from toolchain.errors import ConfigError
 from toolchain.targets import is_83, load_target, target_names
@@ -97,7 +97,7 @@ def test_extends_loop_and_missing_base(tmp_path: Path) -> None:
     d = _copy_targets(tmp_path)
     (d / "a.yaml").write_text("extends: b\n", encoding="utf-8")
     (d / "b.yaml").write_text("extends: a\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="loops"):
+    with pytest.raises(ConfigError, match=r"b.yaml:1:10: extends: 'a' makes a loop \(a -> b -> a\)"):
         load_target("a", d)
     (d / "c.yaml").write_text("extends: nowhere\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"c.yaml:1:10: extends: no target file 'nowhere'"):
@@ -131,17 +131,17 @@ def test_win98_alias_prefers_borland_then_watcom_then_mingw(monkeypatch: pytest.
             return Discovery(True, f"/opt/{target.compiler.family}")
         return Discovery(False, f"{target.compiler.family} missing")
 
-    monkeypatch.setattr(build.compilers, "discover", fake_discover)
+    monkeypatch.setattr(compilers, "discover", fake_discover)
     installed.update({"mingw"})
-    t, found, why = build.resolve_target("win98")
+    t, found, why = compilers.resolve("win98")
     assert t.name == "win98-mingw" and found.found
     assert "borland missing" in why and "watcom missing" in why
     installed.add("watcom")
-    assert build.resolve_target("win98")[0].name == "win98-owc"
+    assert compilers.resolve("win98")[0].name == "win98-owc"
     installed.add("borland")
-    assert build.resolve_target("win98")[0].name == "win98-bcc"
+    assert compilers.resolve("win98")[0].name == "win98-bcc"
     installed.clear()
-    t, found, why = build.resolve_target("win98")
+    t, found, why = compilers.resolve("win98")
     assert t.name == "win98-bcc" and not found.found and "no compiler found" in why
 
 

@@ -12,14 +12,14 @@ target whose compiler is installed) are data in ``targets/aliases.yaml``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from toolchain import paths
+from toolchain import paths, yamlfile
 from toolchain.errors import ConfigError
 
 OsName = Literal["win95", "win95osr2", "win98", "win98se", "winme", "nt4", "dos"]
@@ -154,14 +154,11 @@ def is_83(name: str) -> bool:
 
 
 # --------------------------------------------------------------------------
-# Loading with line numbers
+# Loading with line numbers (the hostile-input limits live in toolchain.yamlfile)
 
-
-@dataclass(frozen=True)
-class _Doc:
-    path: Path
-    data: dict[str, Any]
-    node: yaml.Node
+_Doc = yamlfile.Document
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+MAX_TARGET_BYTES = 64 * 1024  # a target file is about 1 KB
 
 
 def _rel(path: Path) -> str:
@@ -171,75 +168,40 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def _read(path: Path) -> _Doc:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{_rel(path)}: no such target file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{_rel(path)}: cannot read: {exc}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{_rel(path)}:{where}: YAML syntax error: {problem}") from None
-    if data is None:
-        data, node = {}, yaml.MappingNode("tag:yaml.org,2002:map", [])
-    if not isinstance(data, dict):
-        raise ConfigError(f"{_rel(path)}:1:1: a target file must be a mapping of keys")
-    return _Doc(path, data, node)
-
-
-def _node_at(node: yaml.Node, loc: tuple[Any, ...], key_node: bool = False) -> yaml.Node | None:
-    """Follow a pydantic ``loc`` through a composed YAML tree."""
-    current: yaml.Node | None = node
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if isinstance(current, yaml.MappingNode):
-            for k, v in current.value:
-                if k.value == str(part):
-                    current = k if (last and key_node) else v
-                    break
-            else:
-                return None
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(current.value):
-                return None
-            current = current.value[part]
-        else:
-            return None
-    return current
+def _read(path: Path, what: str = "a target file") -> _Doc:
+    """A target (or aliases) file as a mapping; an empty file is an empty mapping."""
+    if not path.exists():
+        raise ConfigError(f"{_rel(path)}: no such target file")
+    doc = yamlfile.load(path, _rel(path), max_bytes=MAX_TARGET_BYTES)
+    if doc.data is None:
+        raise ConfigError(f"{doc.at(None)}: the file is empty; {what} must be a mapping of keys")
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{doc.at(doc.node)}: {what} must be a mapping of keys, not {yamlfile.describe(doc.node)}")
+    return doc
 
 
 def _locate(chain: list[_Doc], loc: tuple[Any, ...], key_node: bool) -> tuple[_Doc, yaml.Node]:
     """The file (child first) and node a validation error refers to."""
     for doc in chain:
-        hit = _node_at(doc.node, loc, key_node)
+        hit = yamlfile.node_at(doc.node, loc, key_node)
         if hit is not None:
             return doc, hit
     # Missing field: point at the deepest existing parent in the leaf file.
-    leaf = chain[0]
-    for cut in range(len(loc) - 1, -1, -1):
-        hit = _node_at(leaf.node, loc[:cut])
-        if hit is not None:
-            return leaf, hit
-    return leaf, leaf.node
+    return chain[0], yamlfile.nearest_node(chain[0], loc)
 
 
-def _format_errors(chain: list[_Doc], exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
+def _format_errors(chain: list[_Doc], exc: ValidationError) -> list[str]:
+    """One line per error, at the file and node the value came from (never its expansion)."""
     lines = []
-    for err in exc.errors():
-        loc = prefix + tuple(err["loc"])
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = tuple(err["loc"])
         doc, node = _locate(chain, loc, key_node=err["type"] == "extra_forbidden")
         dotted = ".".join(str(p) for p in loc) or "(top)"
         msg = err["msg"]
-        if err["type"] not in ("missing",) and "input" in err and not isinstance(err["input"], dict):
-            msg += f" (got {err['input']!r})"
-        mark = node.start_mark
-        lines.append(f"{_rel(doc.path)}:{mark.line + 1}:{mark.column + 1}: {dotted}: {msg}")
+        exact = yamlfile.node_at(doc.node, loc)
+        if err["type"] != "missing" and isinstance(exact, yaml.ScalarNode):
+            msg += f" (got {yamlfile.describe(exact)})"
+        lines.append(f"{doc.at(node)}: {dotted}: {msg}")
     return lines
 
 
@@ -253,35 +215,48 @@ def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _parents(doc: _Doc, directory: Path) -> list[str]:
+    """The names ``extends:`` gives, each a plain file name inside ``directory``."""
+    parents = doc.data.get("extends")
+    node = yamlfile.node_at(doc.node, ("extends",))
+    if isinstance(parents, str):
+        parents = [parents]
+    if parents is None:
+        return []
+    if not (isinstance(parents, list) and all(isinstance(p, str) for p in parents)):
+        raise ConfigError(f"{doc.at(node)}: extends: must be a target name or a list of them")
+    for i, parent in enumerate(parents):
+        item = node.value[i] if isinstance(node, yaml.SequenceNode) else node
+        if not _PLAIN_NAME.match(parent) or (directory / f"{parent}.yaml").resolve().parent != directory.resolve():
+            raise ConfigError(
+                f"{doc.at(item)}: extends: {yamlfile.describe(item)} is not a target name "
+                f"(bases are files in {_rel(directory)}, named without folder or .yaml)"
+            )
+        if not (directory / f"{parent}.yaml").is_file():
+            raise ConfigError(f"{doc.at(item)}: extends: no target file {parent!r}")
+    return parents
+
+
 def _resolve(name: str, directory: Path, stack: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[_Doc]]:
     """Merge ``name`` over its bases; also return its files, highest precedence first.
 
     ``extends:`` names one base or a list of them, merged left to right, so a
     target can combine a platform base (win98-base) with a compiler base
-    (mingw) without repeating either.
+    (mingw) without repeating either.  A loop is reported at the
+    ``extends:`` that closes it, in the file that says it.
     """
-    if name in stack:
-        raise ConfigError(f"{_rel(directory / (stack[0] + '.yaml'))}: 'extends:' loops through {name!r}")
     doc = _read(directory / f"{name}.yaml")
-    parents = doc.data.get("extends")
-    if isinstance(parents, str):
-        parents = [parents]
-    if parents is None:
-        parents = []
-    if not (isinstance(parents, list) and all(isinstance(p, str) for p in parents)):
-        node = _node_at(doc.node, ("extends",))
-        mark = node.start_mark if node else doc.node.start_mark
-        raise ConfigError(
-            f"{_rel(doc.path)}:{mark.line + 1}:{mark.column + 1}: extends: must be a target name or a list of them"
-        )
+    stack = stack + (name,)
     merged: dict[str, Any] = {}
     docs: list[_Doc] = []
-    for parent in parents:
-        if not (directory / f"{parent}.yaml").is_file():
-            node = _node_at(doc.node, ("extends",))
-            mark = node.start_mark if node else doc.node.start_mark
-            raise ConfigError(f"{_rel(doc.path)}:{mark.line + 1}:{mark.column + 1}: extends: no target file {parent!r}")
-        data, parent_docs = _resolve(parent, directory, stack + (name,))
+    parents = _parents(doc, directory)
+    for i, parent in enumerate(parents):
+        if parent in stack:
+            node = yamlfile.node_at(doc.node, ("extends",))
+            item = node.value[i] if isinstance(node, yaml.SequenceNode) else node
+            loop = " -> ".join(stack[stack.index(parent):] + (parent,))
+            raise ConfigError(f"{doc.at(item)}: extends: {parent!r} makes a loop ({loop})")
+        data, parent_docs = _resolve(parent, directory, stack)
         merged = _merge(merged, data)
         docs = parent_docs + docs
     own = {k: v for k, v in doc.data.items() if k not in ("extends", "abstract")}
@@ -291,7 +266,7 @@ def _resolve(name: str, directory: Path, stack: tuple[str, ...] = ()) -> tuple[d
 def load_target(name: str, directory: Path | None = None) -> Target:
     """Load, merge and validate one target; all problems in one ConfigError."""
     directory = directory or default_dir()
-    if not (directory / f"{name}.yaml").is_file():
+    if not _PLAIN_NAME.match(name) or not (directory / f"{name}.yaml").is_file():
         known = ", ".join(target_names(directory)) or "none"
         raise ConfigError(f"unknown target {name!r} (known: {known}; aliases: {', '.join(aliases(directory))})")
     merged, chain = _resolve(name, directory)
@@ -312,21 +287,55 @@ def load_target(name: str, directory: Path | None = None) -> Target:
         raise ConfigError("\n".join(_format_errors(chain, exc))) from None
 
 
+def _files(directory: Path) -> list[Path]:
+    return [p for p in sorted(directory.glob("*.yaml")) if p.name != "aliases.yaml"]
+
+
 def target_names(directory: Path | None = None) -> list[str]:
-    """Every buildable (non-abstract) target, sorted."""
+    """Every buildable (non-abstract) target, sorted; a broken file still shows up (and fails when loaded)."""
     directory = directory or default_dir()
     names = []
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name == "aliases.yaml":
-            continue
+    for path in _files(directory):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            names.append(path.stem)  # broken files still show up, and fail when loaded
+            data = _read(path).data
+        except ConfigError:
+            names.append(path.stem)
             continue
-        if not (isinstance(data, dict) and data.get("abstract")):
+        if not data.get("abstract"):
             names.append(path.stem)
     return names
+
+
+def load_all(directory: Path | None = None) -> tuple[list[Target], list[str]]:
+    """Every buildable target, and one problem line per broken file (bases included).
+
+    ``invoke targets`` shows the good ones and lists every broken file, so
+    one bad file does not hide the state of the others.
+    """
+    directory = directory or default_dir()
+    good: list[Target] = []
+    problems: list[str] = []
+    broken: set[str] = set()
+    for path in _files(directory):
+        try:
+            data = _read(path).data
+            TargetFile.model_validate(data)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            broken.add(path.stem)
+        except ValidationError as exc:
+            problems += _format_errors([_read(path)], exc)
+            broken.add(path.stem)
+    for name in target_names(directory):
+        if name in broken:
+            continue
+        try:
+            good.append(load_target(name, directory))
+        except ConfigError as exc:
+            text = str(exc)
+            if text not in problems:
+                problems.append(text)
+    return good, problems
 
 
 def aliases(directory: Path | None = None) -> dict[str, list[str]]:
@@ -334,12 +343,11 @@ def aliases(directory: Path | None = None) -> dict[str, list[str]]:
     path = (directory or default_dir()) / "aliases.yaml"
     if not path.is_file():
         return {}
-    doc = _read(path)
+    doc = _read(path, "the aliases file")
     out: dict[str, list[str]] = {}
     for key, value in doc.data.items():
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            node = _node_at(doc.node, (key,))
-            mark = node.start_mark if node else doc.node.start_mark
-            raise ConfigError(f"{_rel(path)}:{mark.line + 1}:{mark.column + 1}: {key}: must be a list of target names")
+            node = yamlfile.node_at(doc.node, (key,))
+            raise ConfigError(f"{doc.at(node)}: {key}: must be a list of target names")
         out[str(key)] = value
     return out

@@ -34,19 +34,11 @@ def audit(c, exe, target=None, os=None, cpu=None, symbols=None, map=None, json=F
 
 
 def platform_of(target: str) -> tuple[str, str]:
-    """(os, cpu) of a target, or of an alias whose targets all agree on them."""
-    from toolchain.targets import aliases, load_target, target_names
+    """(os, cpu) of a target or alias, through the one resolver every task uses."""
+    from toolchain.compilers import resolve
 
-    alias = aliases().get(target)
-    if alias is None:
-        t = load_target(target)
-        return t.platform.os, t.platform.cpu
-    known = set(target_names())
-    pairs = {(t.platform.os, t.platform.cpu) for t in (load_target(n) for n in alias if n in known)}
-    if len(pairs) != 1:
-        raise ConfigError(f"alias {target!r} stands for targets with different platforms "
-                          f"({', '.join(alias)}): name the target the exe was built for")
-    return pairs.pop()
+    t = resolve(target)[0]
+    return t.platform.os, t.platform.cpu
 
 
 @user_errors

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from toolchain import paths
-from toolchain.cli.common import user_errors
+from toolchain.cli.common import int_option, user_errors
 
 
 def _console() -> Console:
@@ -28,16 +28,25 @@ def _console() -> Console:
         "prompt": "default prompt RUN.BAT uses",
         "steps": "tokens RUN.BAT generates (0 = the model's context length)",
         "media": "also write disk images: floppy, iso, or floppy,iso",
+        "program": "with --source: the C file whose main is built (default run.c when the tree has several)",
     }
 )
 def build(c, target="win98", model=None, tokenizer=None, out=None, source=None, prompt="Once upon a time",
-          steps=256, media=None):
+          steps="256", media=None, program=None):
     """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
-    _build(c, target, model, tokenizer, out, source, prompt, int(steps), media)
+    _build(c, target, model, tokenizer, out, source, prompt, steps, media, program)
+
+
+def _anchored(value: str | None, default: str) -> Path:
+    """A path the user gave as they gave it; a default one under the project root."""
+    if value:
+        return Path(value)
+    path = Path(default)
+    return path if path.is_absolute() else paths.REPO_ROOT / path
 
 
 @user_errors
-def _build(c, target, model, tokenizer, out, source, prompt, steps, media):
+def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program):
     from toolchain.build import BuildOptions
     from toolchain.build import build as run_build
 
@@ -46,13 +55,14 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media):
         target=target,
         model=model,
         tokenizer=tokenizer,
-        out=Path(out or cfg.get("out", "dist")),
+        out=_anchored(out, cfg.get("out") or "dist"),
         source=Path(source) if source else None,
         prompt=prompt,
-        steps=steps,
+        steps=int_option("steps", steps),
         models_dir=cfg.get("models_dir"),
-        work=Path(cfg.get("work") or paths.REPO_ROOT / "build"),
+        work=_anchored(None, cfg.get("work") or "build"),
         media=tuple(m.strip() for m in media.split(",")) if media else (),
+        program=program,
     )
     console = _console()
     result = run_build(opts, console)
@@ -73,20 +83,25 @@ def targets(c):
 @user_errors
 def _targets():
     from toolchain import compilers
-    from toolchain.targets import aliases, load_target, target_names
+    from toolchain.errors import ConfigError
+    from toolchain.targets import aliases, load_all
 
+    good, problems = load_all()
     table = Table(title="retrollama targets")
     for col in ("target", "OS / CPU", "compiler", "found at / missing"):
         table.add_column(col)
-    for name in target_names():
-        t = load_target(name)
+    for t in good:
         d = compilers.discover(t)
         status = f"[green]{d.where}[/green]" if d.found else f"[yellow]{d.where}[/yellow]"
-        table.add_row(name, f"{t.platform.os_name} / {t.platform.cpu}", t.compiler.name, status)
+        table.add_row(t.name, f"{t.platform.os_name} / {t.platform.cpu}", t.compiler.name, status)
     console = Console()
     console.print(table)
     for alias, names in aliases().items():
         console.print(f"alias [bold]{alias}[/bold] = first available of {', '.join(names)}")
+    if problems:
+        for line in (ln for problem in problems for ln in problem.splitlines()):
+            _console().print(f"error: {line}", markup=False)
+        raise ConfigError(f"{len(problems)} broken target file(s), listed above")
 
 
 @task(help={"k": "only tests matching this expression (pytest -k)", "x": "stop at the first failure"})
