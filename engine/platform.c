@@ -14,6 +14,7 @@
 #include <windows.h>
 #endif
 #ifdef COMPAT_DOS
+#include <conio.h>
 #include <io.h>
 #include <i86.h>
 #endif
@@ -422,9 +423,73 @@ static int stdin_is_console(void)
 
 #elif defined(COMPAT_DOS)
 
+/* MS-DOS (Open Watcom, 32-bit flat model under a DOS extender, where the
+ * first megabyte is addressable as it is in real mode).  clock() there
+ * counts the BIOS tick: 18.2 Hz, 55 ms steps, too coarse for a run of a few
+ * seconds.  Every PC has the 8253/8254 timer whose channel 0 makes that
+ * tick: it counts down 65536 input clocks of 1193182 Hz per tick, so the
+ * BIOS tick count (0040:006C) plus the counter gives 0.84 us steps.  The
+ * BIOS programs channel 0 in mode 3 (square wave), where the counter runs
+ * down twice per tick; mode 2 (rate generator) with the same divisor
+ * counts down once and raises IRQ 0 at the same rate, so the time of day
+ * is unaffected.  The mode is switched on the first call and set back at
+ * exit. */
+
+#define PIT_HZ 1193182.0
+#define PIT_CONTROL 0x43
+#define PIT_COUNTER0 0x40
+#define PIC_COMMAND 0x20
+#define BIOS_TICKS_PER_DAY 1573040.0 /* 0x1800B0: the count wraps at midnight */
+#define BIOS_TICKS (*(volatile unsigned long *)0x46CUL)
+
+static int pit_mode2;
+
+static void pit_restore(void)
+{
+    outp(PIT_CONTROL, 0x36); /* channel 0, low then high byte, mode 3 */
+    outp(PIT_COUNTER0, 0);
+    outp(PIT_COUNTER0, 0); /* divisor 0 means 65536 */
+}
+
+static void pit_setup(void)
+{
+    outp(PIT_CONTROL, 0x34); /* channel 0, low then high byte, mode 2 */
+    outp(PIT_COUNTER0, 0);
+    outp(PIT_COUNTER0, 0);
+    pit_mode2 = 1;
+    atexit(pit_restore);
+}
+
 double platform_seconds(void)
 {
-    return (double)clock() / (double)CLOCKS_PER_SEC;
+    static double last, day_offset;
+    unsigned long ticks;
+    unsigned count, done;
+    int pending;
+    double now;
+
+    if (!pit_mode2) {
+        pit_setup();
+    }
+    do {
+        ticks = BIOS_TICKS;
+        outp(PIT_CONTROL, 0x00); /* latch channel 0's count */
+        count = (unsigned)inp(PIT_COUNTER0);
+        count |= (unsigned)inp(PIT_COUNTER0) << 8;
+        outp(PIC_COMMAND, 0x0A); /* next read: interrupt request register */
+        pending = inp(PIC_COMMAND) & 1;
+    } while (ticks != BIOS_TICKS);
+    done = (65536U - count) & 0xFFFFU; /* count 0 reads as 65536 */
+    if (pending && done < 32768U) {
+        ticks++; /* the counter wrapped; IRQ 0 has not counted it yet */
+    }
+    now = ((double)ticks * 65536.0 + (double)done) / PIT_HZ + day_offset;
+    if (now + 43200.0 < last) {
+        day_offset += BIOS_TICKS_PER_DAY * 65536.0 / PIT_HZ;
+        now += BIOS_TICKS_PER_DAY * 65536.0 / PIT_HZ;
+    }
+    last = now;
+    return now;
 }
 
 void platform_beside_exe(const char *argv0, const char *name, char *buf,

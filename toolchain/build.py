@@ -26,7 +26,7 @@ from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import ModelPair, pick_model
 from toolchain.package import write_manifest, write_zip
-from toolchain.smoke import smoke_test
+from toolchain.smoke import family_of, smoke_test
 from toolchain.targets import Target
 
 MEDIA_KINDS = ("floppy", "iso")
@@ -89,6 +89,16 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
         "tok_s": f"{est.tok_per_s_p2_350:.3g}",
         "estimate": est,
     }
+
+
+def _os_reserve_mb(target: Target, windows_mb: int = 24) -> tuple[int, str]:
+    """RAM the OS keeps for itself besides the model, and what to call it.
+    DOS and its extender need far less than Windows (toolchain/data/dos.yaml)."""
+    if family_of(target.platform.os) == "dos":
+        from toolchain.audit.platforms import load_yaml
+
+        return int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"]), "DOS and CauseWay"
+    return windows_mb, "Windows"
 
 
 def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> None:
@@ -188,10 +198,11 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     facts = _model_facts(target, pair, opts.steps)
     est = facts["estimate"]
     notes: list[str] = []
-    if not est.fits(target.platform.ram_mb << 20):  # type: ignore[attr-defined]
+    reserve_mb, os_word = _os_reserve_mb(target, est.os_reserve_bytes >> 20)  # type: ignore[attr-defined]
+    if est.needed_bytes + (reserve_mb << 20) > target.platform.ram_mb << 20:  # type: ignore[attr-defined]
         notes.append(
             f"warning: the model needs about {facts['ram_mb']} MB plus about "
-            f"{est.os_reserve_bytes >> 20} MB for Windows; a typical PC for {target.name} "  # type: ignore[attr-defined]
+            f"{reserve_mb} MB for {os_word}; a typical PC for {target.name} "
             f"has {target.platform.ram_mb} MB"
         )
     with _build_lock(opts.work, target.name):
@@ -247,8 +258,11 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
     _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts.prompt,
                   strict_sources=opts.source is None, notes=notes)
     if exe is not None:
+        # The emulated PC (DOSBox) gets the target's typical RAM, or what the model needs.
+        ram_mb = max(target.platform.ram_mb, int(facts["ram_mb"]) + _os_reserve_mb(target)[0])  # type: ignore[call-overload]
         with console.status("test-running RUN.EXE"):
-            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer)
+            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer,
+                               family=family_of(target.platform.os), cpu=target.platform.cpu, ram_mb=ram_mb)
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
     write_manifest(bundle)
     zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
