@@ -1270,7 +1270,8 @@ static void stream_embedding(Transformer *t, int token, float *x)
         signed char *q = (signed char *)st->buf;
         float *sc = (float *)(st->buf + values_room(dim));
         stream_read(t, q, st->base[M_EMB] + row, dim);
-        stream_floats(t, sc, st->base[M_EMB] + st->numel[M_EMB] + 4.0 * row / gs,
+        stream_floats(t, sc,
+                      st->base[M_EMB] + st->numel[M_EMB] + 4.0 * row / gs,
                       dim / gs, "the scales");
         q8_dequantize(x, q, sc, 0L, dim, gs);
     }
@@ -1343,7 +1344,8 @@ static int plan_stream(Transformer *t, const char *path, double norm_bytes)
     cls_bytes = block_bytes(t, vocab, c->dim);
     emb_row = block_bytes(t, 1.0, c->dim);
     for (k = M_WQ; k <= M_CLS; k++) {
-        double unit = block_bytes(t, (double)row_unit(t, cols_of[k]), cols_of[k]);
+        double unit = block_bytes(t, (double)row_unit(t, cols_of[k]),
+                                  cols_of[k]);
         if (unit > min_buf) {
             min_buf = unit;
         }
@@ -1378,7 +1380,8 @@ static int plan_stream(Transformer *t, const char *path, double norm_bytes)
         long unit = row_unit(t, cols_of[k]);
         double per_row = block_bytes(t, (double)unit, cols_of[k]) / unit;
         long rows = (long)(st->buf_bytes / per_row) / unit * unit;
-        while (rows > unit && block_bytes(t, rows, cols_of[k]) > st->buf_bytes) {
+        while (rows > unit
+               && block_bytes(t, rows, cols_of[k]) > st->buf_bytes) {
             rows -= unit;
         }
         if (rows < unit) {
@@ -1396,10 +1399,12 @@ static int plan_stream(Transformer *t, const char *path, double norm_bytes)
     }
     if (!st->cls_resident) {
         double numel = vocab * c->dim;
-        st->token_bytes += gs == 0 ? 4.0 * numel : numel + 4.0 * floor(numel / gs);
+        st->token_bytes += gs == 0 ? 4.0 * numel
+                                   : numel + 4.0 * floor(numel / gs);
     }
     if (!st->emb_resident) {
-        st->token_bytes += gs == 0 ? 4.0 * c->dim : c->dim + 4.0 * (c->dim / gs);
+        st->token_bytes += gs == 0 ? 4.0 * c->dim
+                                   : c->dim + 4.0 * (c->dim / gs);
     }
     st->path = path;
     t->weight_bytes = norm_bytes + (st->cls_resident ? cls_bytes : 0.0) +
@@ -1416,7 +1421,8 @@ static void open_stream(Transformer *t, const double *norms_at)
     Stream *st = &t->stream;
     Weights *w = &t->w;
     const Config *c = &t->config;
-    double ln = (double)c->n_layers * c->dim, n = (double)c->vocab_size * c->dim;
+    double ln = (double)c->n_layers * c->dim;
+    double n = (double)c->vocab_size * c->dim;
     double ns = w->gs > 0 ? floor(n / w->gs) : 0.0;
     double cls = !st->cls_resident ? 0.0 : w->gs == 0 ? 4.0 * n : 4.0 * ns + n;
     float *p;
@@ -1718,7 +1724,8 @@ static void attention_q8(Transformer *t, int l, int pos, const float *rope)
         size_t first = (size_t)l * t->steps; /* row of position 0 */
         float max_att = 0.0f;
         for (p = 0; p <= pos; p++) {
-            const signed char *k = s->kq + (first + p) * kv_dim + (size_t)g * hs;
+            const signed char *k =
+                s->kq + (first + p) * kv_dim + (size_t)g * hs;
             acc_t dot = 0.0f;
             for (i = 0; i < hs; i++) {
                 dot += qh[i] * (float)k[i];
@@ -1733,7 +1740,8 @@ static void attention_q8(Transformer *t, int l, int pos, const float *rope)
             out[i] = 0.0f;
         }
         for (p = 0; p <= pos; p++) {
-            const signed char *v = s->vq + (first + p) * kv_dim + (size_t)g * hs;
+            const signed char *v =
+                s->vq + (first + p) * kv_dim + (size_t)g * hs;
             float a = att[p] * s->vscale[(first + p) * kvh + g];
             for (i = 0; i < hs; i++) {
                 out[i] += a * (float)v[i];

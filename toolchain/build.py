@@ -57,6 +57,8 @@ class BuildResult:
     bundle: Path
     notes: list[str] = field(default_factory=list)
     media: list[Path] = field(default_factory=list)
+    audit: str = ""  # the audit's verdict line, empty for a source kit
+    smoke: str = ""  # what the test run of RUN.EXE showed, empty for a source kit
 
 
 def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
@@ -233,6 +235,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
     render.write_dos_text(src_dir / "BUILD.BAT", render.render_build_bat(target))
 
     exe: Path | None = None
+    verdict = smoke_detail = ""
     if found.found:
         with console.status(f"compiling with {target.compiler.name}"):
             built = compilers.toolchain_for(target).build(target, src_dir, target.make.makefile, found)
@@ -243,7 +246,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
         _strip(target, built.exe, exe)
         console.print(f"[bold]built[/bold]  {exe} ({exe.stat().st_size} bytes)")
         with console.status("auditing RUN.EXE"):
-            _audit(target, exe, built, console)
+            verdict = _audit(target, exe, built, console)
         surface = compilers.hook(target, "check_link_surface")
         if opts.source is None and surface is not None:
             with console.status("checking the link surface"):
@@ -264,9 +267,10 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
             smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer,
                                family=family_of(target.platform.os), cpu=target.platform.cpu, ram_mb=ram_mb)
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
+        smoke_detail = smoke.detail
     write_manifest(bundle)
     zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
-    out = BuildResult(target, zip_path, exe is not None, bundle, notes)
+    out = BuildResult(target, zip_path, exe is not None, bundle, notes, audit=verdict, smoke=smoke_detail)
     for kind in opts.media:
         out.media += _write_media(kind, bundle, opts.out, target)
     return out
@@ -289,7 +293,8 @@ def _strip(target: Target, unstripped: Path, exe: Path) -> None:
         shutil.copyfile(unstripped, exe)
 
 
-def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) -> None:
+def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) -> str:
+    """Audit the exe; a failing verdict stops the build, a passing one is returned."""
     from toolchain.audit import audit_exe
 
     report = audit_exe(exe, os=target.platform.os, cpu=target.platform.cpu, symbols_exe=built.exe,
@@ -298,6 +303,7 @@ def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) 
         report.render(console)
         raise AuditError(f"{exe}: {report.verdict}")
     console.print(f"[bold]audit[/bold]  {report.verdict}")
+    return report.verdict
 
 
 def _write_media(kind: str, bundle: Path, out: Path, target: Target) -> list[Path]:
