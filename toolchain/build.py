@@ -21,7 +21,7 @@ from typing import Iterator
 
 from rich.console import Console
 
-from toolchain import compilers, render, settings, sources
+from toolchain import compilers, paths, render, settings, sources
 from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import ModelPair, pick_model
