@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from engine_util import LILY, PROMPT, run
+
 from toolchain import enginebuild
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint
 from toolchain.smoke import wine_env
