@@ -342,6 +342,7 @@ typedef struct {
     int rope_pairs; /* rotation pairs after which the angles repeat */
     double weight_bytes, state_bytes;
     double budget; /* -b in bytes; 0 or less: none */
+    int budget_reported; /* the budget is the system's free memory, no -b */
     int kv_q8;     /* -k q8: the int8 KV cache */
     Stream stream;
 } Transformer;
@@ -1267,6 +1268,10 @@ static int plan_stream(Transformer *t, const char *path, double norm_bytes)
         min_buf = emb_row;
     }
     avail = t->budget - fixed - norm_bytes;
+    if (avail < min_buf && t->budget_reported) {
+        return 0; /* the system reports less than streaming needs: load it
+                     whole, as llama2.c would, and let paging decide */
+    }
     if (avail < min_buf) {
         fatal(EXIT_MEMORY,
               "-b %.0f MB is too small for %s: the run state, norms and "
@@ -2653,14 +2658,17 @@ static void print_sizes(const Transformer *t, const Tokenizer *tok)
     }
     if (t->stream.file != NULL) {
         fprintf(stderr,
-                "weights: streamed from disk (budget %.0f MB): norms%s in "
+                "weights: streamed from disk (budget %.0f MB%s): norms%s in "
                 "memory, a %.0f-byte buffer, %.0f bytes read per token\n",
                 t->budget / 1048576.0,
+                t->budget_reported ? ", the free memory reported" : "",
                 t->stream.cls_resident ? " and classifier" : "",
                 t->stream.buf_bytes, t->stream.token_bytes);
     } else {
         fprintf(stderr, "weights: in memory%s\n",
-                t->budget > 0.0 ? " (within the budget)" : "");
+                t->budget <= 0.0        ? ""
+                : t->budget_reported    ? " (within the free memory reported)"
+                                        : " (within the budget)");
     }
     fprintf(stderr,
             "memory: weights %.0f bytes, run state %.0f bytes (%s KV cache "
@@ -2776,6 +2784,7 @@ int main(int argc, char *argv[])
         engine.transformer.budget = budget_mb * 1048576.0;
     } else {
         engine.transformer.budget = platform_free_bytes();
+        engine.transformer.budget_reported = 1;
     }
 
     build_transformer(&engine.transformer, checkpoint, &steps);
