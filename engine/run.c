@@ -1770,7 +1770,7 @@ static void build_tokenizer(Tokenizer *t, const char *path, int vocab_size)
 {
     FILE *f = fopen(path, "rb");
     unsigned char head[8];
-    long size, max_len;
+    long size = 0, max_len;
     double strings;
     size_t off, used = 0, cap;
     int i, counting = 0;
