@@ -166,6 +166,8 @@ def test_int8_kv_cache_tells_the_same_story_for_a_while(native_engine: Path, sto
     assert np.abs(a[:20] - b[:20]).max() < 0.05 * np.abs(a[:20]).max()
     assert not np.array_equal(a, b)  # it is a different computation
     assert "int8 KV cache for 100 positions" in q8.stderr.decode()
+    streamed = run(native_engine, ckpt, "-z", tok, "-t", "0", "-n", "100", "-i", PROMPT, "-k", "q8", "-b", "2")
+    assert streamed.stdout == q8.stdout  # the two features together: still the same bytes as in memory
 
 
 def test_int8_kv_cache_quarters_the_cache(native_engine: Path, models_dir: Path, tmp_path: Path,
