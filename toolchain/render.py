@@ -16,7 +16,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from toolchain import paths
 from toolchain.compilers import toolchain_for
-from toolchain.errors import BuildError
+from toolchain.dosbatch import bat_text
+from toolchain.errors import BuildError, ConfigError
 from toolchain.targets import Target
 
 MAX_COLUMNS = 80
@@ -54,6 +55,7 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters["wrap"] = wrap
+    env.filters["bat"] = bat_text
     return env
 
 
@@ -120,9 +122,36 @@ def render_build_bat(target: Target) -> str:
     return _render("build.bat.j2", **ctx)
 
 
-def render_run_bat(target: Target, *, prompt: str, steps: int) -> str:
-    """RUN.BAT: run the model with a default prompt, or pass arguments on."""
-    return _render("run.bat.j2", target=target, prompt=prompt, steps=steps)
+def run_defaults(steps: int, temperature: float = 1.0, topp: float = 0.9, seed: int | None = None) -> str:
+    """The flags RUN.BAT passes first (the user's own come after and win).
+
+    A value equal to the engine's own default (llama2.c's: 256 steps,
+    temperature 1.0, top-p 0.9, seed from the clock) is left out, which
+    leaves more of RUN.BAT's 80-column line for the prompt.
+    """
+    flags = [f"-n {steps}" if steps != 256 else "", f"-t {temperature:g}" if temperature != 1.0 else "",
+             f"-p {topp:g}" if topp != 0.9 else "", f"-s {seed}" if seed is not None else ""]
+    return " ".join(f for f in flags if f)
+
+
+def render_run_bat(target: Target, *, prompt: str, steps: int, temperature: float = 1.0, topp: float = 0.9,
+                   seed: int | None = None) -> str:
+    """RUN.BAT: run the model with a default prompt, or pass every argument on.
+
+    The default command is one batch line, which must fit 80 columns like
+    every line of the bundle's text: a longer prompt is refused here with
+    the number that fits (it can still be typed on the old PC).
+    """
+    defaults = run_defaults(steps, temperature, topp, seed)
+    n = target.names
+    room = MAX_COLUMNS - len(" ".join(filter(None, (n.exe, n.model, "-z", n.tokenizer, defaults, '-i ""'))))
+    escaped = bat_text(prompt, "--prompt")
+    if len(escaped) > room:
+        raise ConfigError(
+            f"--prompt {prompt[:40]!r}...: {len(escaped)} characters, but at most {room} fit RUN.BAT's "
+            f"default line ({MAX_COLUMNS} columns); type a longer one on the old PC: RUN -i \"...\""
+        )
+    return _render("run.bat.j2", target=target, prompt=prompt, defaults=defaults)
 
 
 def render_readme(target: Target, **facts: Any) -> str:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from toolchain import paths
 from toolchain.cli.common import user_errors
+from toolchain.dosbatch import REFUSED_HELP
 
 
 def _console() -> Console:
@@ -25,19 +26,33 @@ def _console() -> Console:
         "tokenizer": "tokenizer.bin matching the model (default: found beside it)",
         "out": "folder for the zip (default: dist)",
         "source": "build a llama2.c-style C99 tree ported by `invoke port` instead of engine/",
-        "prompt": "default prompt RUN.BAT uses",
+        "prompt": "default prompt RUN.BAT uses; % is kept, but " + REFUSED_HELP + " are refused",
+        "temperature": "RUN.BAT's default temperature (default 1.0; 0 = always the likeliest word)",
+        "topp": "RUN.BAT's default top-p (default 0.9)",
+        "seed": "RUN.BAT's default random seed (default: the clock, a new story each run)",
         "steps": "tokens RUN.BAT generates (0 = the model's context length)",
         "media": "also write disk images: floppy, iso, or floppy,iso",
     }
 )
 def build(c, target="win98", model=None, tokenizer=None, out=None, source=None, prompt="Once upon a time",
-          steps=256, media=None):
+          steps=256, media=None, temperature=None, topp=None, seed=None):
     """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
-    _build(c, target, model, tokenizer, out, source, prompt, int(steps), media)
+    _build(c, target, model, tokenizer, out, source, prompt, int(steps), media, (temperature, topp, seed))
+
+
+def _number(option: str, value: str | None, kind: type) -> float | int | None:  # type: ignore[type-arg]
+    if value is None:
+        return None
+    try:
+        return kind(value)  # type: ignore[no-any-return]
+    except ValueError:
+        from toolchain.errors import ConfigError
+
+        raise ConfigError(f"--{option} {value!r}: not a {'whole ' if kind is int else ''}number") from None
 
 
 @user_errors
-def _build(c, target, model, tokenizer, out, source, prompt, steps, media):
+def _build(c, target, model, tokenizer, out, source, prompt, steps, media, sampling=(None, None, None)):
     from toolchain.build import BuildOptions
     from toolchain.build import build as run_build
 
@@ -53,6 +68,9 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media):
         models_dir=cfg.get("models_dir"),
         work=Path(cfg.get("work") or paths.REPO_ROOT / "build"),
         media=tuple(m.strip() for m in media.split(",")) if media else (),
+        temperature=_number("temperature", sampling[0], float) if sampling[0] is not None else 1.0,
+        topp=_number("topp", sampling[1], float) if sampling[1] is not None else 0.9,
+        seed=_number("seed", sampling[2], int),
     )
     console = _console()
     result = run_build(opts, console)
