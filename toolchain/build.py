@@ -335,12 +335,16 @@ def _link_surface(target: Target, src_dir: Path, console: Console) -> None:
 
 
 def _write_media(kind: str, bundle: Path, out: Path, target: Target) -> list[Path]:
+    from toolchain.progress import progress_bar
+
     if kind == "floppy":
         from toolchain.media.floppy import write_floppies
 
-        return write_floppies(bundle, out / f"retrollama-{target.name}-floppy")
+        with progress_bar("writing floppy images") as advance:
+            return write_floppies(bundle, out / f"retrollama-{target.name}-floppy", progress=advance)
     if kind == "iso":
         from toolchain.media.iso import write_iso
 
-        return [write_iso(bundle, out / f"retrollama-{target.name}.iso")]
+        with progress_bar("writing the CD image") as advance:
+            return [write_iso(bundle, out / f"retrollama-{target.name}.iso", progress=advance)]
     raise ConfigError(f"--media {kind!r}: must be 'floppy' or 'iso'")

@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -232,8 +233,12 @@ def _mtools(args: list[str], env: dict[str, str]) -> None:
         raise BuildError(f"{tool} failed: {why[-1] if why else f'exit code {done.returncode}'}")
 
 
-def write_floppies(bundle_dir: Path, out_dir: Path) -> list[Path]:
-    """Write ``DISK1.IMG``... for ``bundle_dir`` into ``out_dir``; return their paths."""
+def write_floppies(bundle_dir: Path, out_dir: Path,
+                   progress: Callable[[int, int], object] | None = None) -> list[Path]:
+    """Write ``DISK1.IMG``... for ``bundle_dir`` into ``out_dir``; return their paths.
+
+    ``progress(done, total)`` is called after each disk image.
+    """
     for tool in ("mformat", "mcopy", "mmd"):
         if shutil.which(tool) is None:
             raise BuildError(f"{tool} not found: floppy images need mtools (apt-get install mtools)")
@@ -290,4 +295,6 @@ def write_floppies(bundle_dir: Path, out_dir: Path) -> list[Path]:
                 src.write_bytes(text.encode("ascii"))
                 _mtools(["mcopy", "-i", str(image), str(src), f"::/{name}"], env)
             images.append(image)
+            if progress is not None:
+                progress(disk.number, len(disks))
     return images
