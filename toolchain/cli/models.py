@@ -184,7 +184,8 @@ def _serve(bundle: str | None, target: str | None, bind: str, port: int) -> None
     if bundle and target:
         raise ConfigError("give --bundle or --target, not both")
     source = Path(bundle) if bundle else paths.REPO_ROOT / "dist" / f"retrollama-{target or 'win98'}.zip"
-    run_server(source, bind, port)
+    why = run_server(source, bind, port)
+    _console().print(f"server {why}")
 
 
 @task(
