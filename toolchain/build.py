@@ -83,14 +83,15 @@ def _story_time(steps: int, tok_s: float) -> str:
     return f"about {seconds / 3600:.1f} hours"
 
 
-def _runtime_dll_missing(target: Target) -> str | None:
-    """The C runtime DLL the exe imports when the target OS does not ship it (msvcrt.dll on Windows 95)."""
-    dll = target.compiler.runtime_dll
-    if dll is None:
-        return None
+def _runtime_facts(target: Target) -> dict[str, object]:
+    """Whether the exe needs a C runtime DLL the target OS does not ship (msvcrt.dll on
+    Windows 95 for MinGW), or has its runtime built in where that matters."""
     from toolchain.audit.imports import os_api
 
-    return dll if dll.lower() == "msvcrt.dll" and os_api(target.platform.os).no_msvcrt else None
+    lacks_msvcrt = os_api(target.platform.os).no_msvcrt
+    dll = target.compiler.runtime_dll
+    missing = dll if dll is not None and dll.lower() == "msvcrt.dll" and lacks_msvcrt else None
+    return {"runtime_dll": missing, "runtime_builtin": lacks_msvcrt and dll is None}
 
 
 def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, object]:
@@ -109,6 +110,7 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
     model_bytes = pair.checkpoint.stat().st_size
     return {
         "model_name": pair.checkpoint.name,
+        "model_path": str(pair.checkpoint),
         "params": est.params,
         "quant": "int8" if group_size is not None else "fp32",
         "config_lines": [
@@ -120,7 +122,7 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
         "steps": used_steps,
         "tok_s": f"{est.tok_per_s_p2_350:.3g}",
         "story_time": _story_time(used_steps, est.tok_per_s_p2_350),
-        "runtime_dll": _runtime_dll_missing(target),
+        **_runtime_facts(target),
         "model_bytes": model_bytes,
         "split_on_floppies": model_bytes > FLOPPY_BYTES,
         "join_free_bytes": 2 * model_bytes,
@@ -139,15 +141,19 @@ def _int8_advice(target: Target, facts: dict[str, object]) -> str | None:
     floppies = -(-int(facts["model_bytes"]) // FLOPPY_BYTES)  # type: ignore[call-overload]
     if not too_big_ram and floppies <= 3:
         return None
+    from toolchain.llama2 import quant
+
     int8_bytes = est.ram_bytes_int8  # type: ignore[attr-defined]
-    int8_file = int8_bytes - (est.ram_bytes - est.file_bytes)  # type: ignore[attr-defined]
-    int8_floppies = -(-max(int8_file, 1) // FLOPPY_BYTES)
+    config = est.config  # type: ignore[attr-defined]
+    int8_file = quant.expected_file_size(config, quant.default_group_size(config))
+    int8_floppies = -(-int8_file // FLOPPY_BYTES)
+    disks = "floppy" if int8_floppies == 1 else "floppies"
     why = (f"needs about {facts['ram_mb']} MB + {est.os_reserve_bytes >> 20} MB for Windows "  # type: ignore[attr-defined]
            f"(a typical {target.name} PC has {target.platform.ram_mb} MB)" if too_big_ram
            else f"takes {floppies} floppies")
     fits = "fits" if est.fits(ram) or int8_bytes + est.os_reserve_bytes <= ram else "still does not fit"  # type: ignore[attr-defined]
     return (f"hint: this fp32 model {why}; int8 needs about {max(1, round(int8_bytes / (1 << 20)))} MB of RAM "
-            f"({fits}) and about {int8_floppies} floppies: invoke quantize {facts['model_name']} "
+            f"({fits}) and {int8_floppies} {disks}: invoke quantize {facts['model_path']} "
             f"--out {Path(str(facts['model_name'])).stem}_q80.bin, then build with --model that file")
 
 
