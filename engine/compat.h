@@ -54,6 +54,11 @@ typedef unsigned int u32;
 #define COMPAT_WIN32 1
 #endif
 
+/* COMPAT_DOS: MS-DOS with a DOS extender (Open Watcom -bt=dos). */
+#if !defined(COMPAT_WIN32) && defined(__DOS__)
+#define COMPAT_DOS 1
+#endif
+
 /* COMPAT_MASK_FPU(): mask all six x87 exceptions. Borland's startup code
  * leaves invalid-operation, divide-by-zero and overflow unmasked (float.h's
  * CW_DEFAULT); Watcom and MSVC get the same call for good measure. */
@@ -71,6 +76,13 @@ typedef unsigned int u32;
 #define COMPAT_ASM_INTEL 1
 #endif
 
+/* COMPAT_PRAGMA_AUX: Open Watcom's `#pragma aux` inline code, which states
+ * its argument, result and clobbered registers (q8.c's MMX kernel uses it in
+ * preference to `_asm`, whose effects Watcom's optimiser does not see). */
+#if defined(__WATCOMC__)
+#define COMPAT_PRAGMA_AUX 1
+#endif
+
 /* Called first thing in main: masks the x87 exceptions that Borland's
  * startup code leaves enabled (overflow in exp, 0/0), so that inf and NaN
  * propagate as on every other compiler instead of killing the process. */
@@ -86,5 +98,35 @@ double platform_seconds(void);
  * just `name` when that directory is unknown or the path would not fit. */
 void platform_beside_exe(const char *argv0, const char *name, char *buf,
                          unsigned size);
+
+/* The physical memory free for this program in bytes (GlobalMemoryStatus
+ * on Win32, DPMI on MS-DOS), or -1 when the platform does not say: the
+ * default memory budget (run.c's -b). */
+double platform_free_bytes(void);
+
+/* Text out: platform_print writes UTF-8 text to stdout, converted to the
+ * console's code page when stdout is a Windows or DOS console (characters
+ * it lacks become '?'); to a file or pipe it goes byte for byte.  Call
+ * platform_flush where run.c would call fflush(stdout). */
+void platform_print(const char *utf8);
+void platform_flush(void);
+
+/* Text in: a command-line argument converted from the system's code page
+ * (Windows: ANSI, DOS: OEM) to UTF-8 -- the argument itself where no
+ * conversion is needed or possible; and a line read from stdin, converted
+ * in place from the console's input code page when stdin is a console. */
+const char *platform_arg_utf8(const char *arg);
+void platform_input_utf8(char *line, unsigned size);
+
+/* Large files, for weights streamed from disk every token: offsets are
+ * doubles (Win32 seeks with SetFilePointer's high DWORD, so files of 2 to
+ * 4 GB work there).  platform_seek returns 0 on failure, platform_read the
+ * bytes read, platform_file_size -1 when unknown. */
+typedef struct PlatformFile PlatformFile;
+PlatformFile *platform_open(const char *path);
+int platform_seek(PlatformFile *f, double offset);
+unsigned long platform_read(PlatformFile *f, void *buf, unsigned long n);
+double platform_file_size(PlatformFile *f);
+void platform_close(PlatformFile *f);
 
 #endif /* RETROLLAMA_COMPAT_H */

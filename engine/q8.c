@@ -21,12 +21,14 @@
  *        (vector types, long long), but as a system header it is exempt
  *        from -pedantic-errors, and __asm__ is a reserved-name keyword, so
  *        this file still compiles with -std=c89 -pedantic-errors -Werror.
- *      Open Watcom and Borland C++: an _asm block with Intel mnemonics,
- *        compiled where compat.h defines COMPAT_ASM_INTEL (the compilers
- *        that take `_asm { }`; only compat.h names compilers).  UNTESTED
- *        here (neither compiler is installed): Watcom's inline assembler
- *        knows MMX; Borland C++ 5.02's built-in assembler may not, in which
- *        case build without RL_MMX (the target's YAML decides).
+ *      Open Watcom: the same loop as a `#pragma aux` function, where
+ *        compat.h defines COMPAT_PRAGMA_AUX; tested under Wine against the
+ *        portable kernel.
+ *      Borland C++: an _asm block with Intel mnemonics, compiled where
+ *        compat.h defines COMPAT_ASM_INTEL (only compat.h names
+ *        compilers).  UNTESTED here (Borland is not installed): its 5.02
+ *        built-in assembler may not know MMX, in which case build without
+ *        RL_MMX (the target's YAML decides).
  *    With RL_MMX on any other compiler, or without __MMX__ under GCC, the
  *    portable kernel is used and q8_kernel() says so.
  *
@@ -40,6 +42,8 @@
 #if defined(RL_MMX) && defined(__GNUC__) && defined(__MMX__)
 #include <mmintrin.h>
 #define Q8_MMX_GCC 1
+#elif defined(RL_MMX) && defined(COMPAT_PRAGMA_AUX)
+#define Q8_MMX_AUX 1
 #elif defined(RL_MMX) && defined(COMPAT_ASM_INTEL)
 #define Q8_MMX_ASM 1
 #endif
@@ -83,6 +87,11 @@ void q8_quantize(short *q, float *s, const float *x, int n, int gs)
              * (exact for a float below 2^24) and truncate. */
             float v = xg[i] / scale;
             double r = v;
+            /* |r| <= 127 for finite x; NaN or infinity (an activation
+             * that overflowed) would make the conversion undefined */
+            if (!(r >= -127.0 && r <= 127.0)) {
+                r = r > 0.0 ? 127.0 : r < 0.0 ? -127.0 : 0.0;
+            }
             qg[i] = (short)(r < 0.0 ? -(long)(0.5 - r) : (long)(r + 0.5));
         }
     }
@@ -91,7 +100,17 @@ void q8_quantize(short *q, float *s, const float *x, int n, int gs)
 void q8_dequantize(float *out, const signed char *q, const float *s, long start,
                    int n, int gs)
 {
-    int i;
+    int i, k;
+    if (start % gs == 0 && n % gs == 0) {
+        /* whole groups (every row of a table): one scale per group, no
+         * division per value */
+        const signed char *qg = q + start;
+        const float *sg = s + start / gs;
+        for (i = 0; i < n; i += gs, sg++)
+            for (k = 0; k < gs; k++)
+                out[i + k] = qg[i + k] * *sg;
+        return;
+    }
     for (i = 0; i < n; i++)
         out[i] = q[start + i] * s[(start + i) / gs];
 }
@@ -311,8 +330,41 @@ static void dots_mmx32_pairs(long *iv, const signed char *w, const short *x,
     }
 }
 #endif
+#elif defined(Q8_MMX_AUX)
+/* The same loop for Open Watcom, as a `#pragma aux` function: the pragma
+ * names the registers the arguments arrive in, the one the result leaves
+ * in and those the code changes, so the optimiser works around it.  (An
+ * `_asm` block does not tell Watcom that it assigns the result or reads the
+ * arguments: with -ox it returned garbage and crashed.)  gs is a multiple of
+ * 8 and at least 8. */
+long dot_mmx(const signed char *w, const short *x, int gs);
+#pragma aux dot_mmx = \
+    "pxor mm7, mm7" \
+    "q8_top:" \
+    "movq mm0, [esi]" \
+    "movq mm1, mm0" \
+    "punpcklbw mm0, mm0" \
+    "punpckhbw mm1, mm1" \
+    "psraw mm0, 8" \
+    "psraw mm1, 8" \
+    "pmaddwd mm0, [edi]" \
+    "pmaddwd mm1, [edi+8]" \
+    "paddd mm7, mm0" \
+    "paddd mm7, mm1" \
+    "add esi, 8" \
+    "add edi, 16" \
+    "sub ecx, 8" \
+    "jnz q8_top" \
+    "movq mm0, mm7" \
+    "psrlq mm0, 32" \
+    "paddd mm7, mm0" \
+    "movd eax, mm7" \
+    parm [esi] [edi] [ecx] value [eax] modify exact [eax esi edi ecx];
+void q8_emms(void);
+#pragma aux q8_emms = "emms" modify exact [];
+#define Q8_EMMS() q8_emms()
 #elif defined(Q8_MMX_ASM)
-/* The same loop for Watcom and Borland (untested: see the top of the file).
+/* The same loop for Borland C++ (untested: see the top of the file).
  * gs is a multiple of 8 and at least 8. */
 static long dot_mmx(const signed char *w, const short *x, int gs)
 {
@@ -347,7 +399,7 @@ static long dot_mmx(const signed char *w, const short *x, int gs)
 #define Q8_EMMS() _asm { emms }
 #endif
 
-#if defined(Q8_MMX_GCC) || defined(Q8_MMX_ASM)
+#if defined(Q8_MMX_GCC) || defined(Q8_MMX_AUX) || defined(Q8_MMX_ASM)
 #define Q8_HAVE_MMX 1
 #else
 #define Q8_EMMS() ((void)0)
@@ -437,6 +489,10 @@ void q8_matmul(float *out, const short *xq, const float *xs,
 {
     long iv[Q8_BLOCK];
     int ng = n / gs, i, r, rows;
+    /* a row's scales start at row * n / gs: row * ng when gs divides n
+     * (always, for a llama2 model), which spares an integer division (~40
+     * cycles) per row */
+    int whole = n % gs == 0;
     if (ng <= Q8_BLOCK) {
         /* Blocks of whole rows: integer dots, one emms, then the floats. */
         int per = ng > 0 ? Q8_BLOCK / ng : Q8_BLOCK;
@@ -446,7 +502,8 @@ void q8_matmul(float *out, const short *xq, const float *xs,
             dot_rows(iv, wq + (long)i * n, xq, rows, n, ng, gs);
             Q8_EMMS();
             for (r = 0; r < rows; r++) {
-                const float *wsr = ws + ((long)(i + r) * n) / gs;
+                const float *wsr = whole ? ws + (long)(i + r) * ng
+                                         : ws + ((long)(i + r) * n) / gs;
                 out[i + r] = (float)scale_sum(0.0f, v, wsr, xs, ng, gs);
                 v += ng;
             }

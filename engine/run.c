@@ -28,6 +28,7 @@
 #include <stdarg.h>
 #include <math.h>
 #include <time.h>
+#include <errno.h>
 #include "compat.h"
 #include "q8.h"
 
@@ -54,15 +55,30 @@
  * Errors and memory
  */
 
+/* The fuzz harness (tests/fuzz/) builds this file with RL_FUZZ: a fatal
+ * error then jumps back into the harness instead of ending the process,
+ * and the message goes where the harness says. */
+#ifdef RL_FUZZ
+#include <setjmp.h>
+jmp_buf rl_fuzz_jump;
+FILE *rl_fuzz_errors;
+#define ERRORS (rl_fuzz_errors != NULL ? rl_fuzz_errors : stderr)
+#else
+#define ERRORS stderr
+#endif
+
 static void fatal(int code, const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);
-    fputs("error: ", stderr);
+    platform_flush();
+    fputs("error: ", ERRORS);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vfprintf(ERRORS, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fputc('\n', ERRORS);
+#ifdef RL_FUZZ
+    longjmp(rl_fuzz_jump, code);
+#endif
     exit(code);
 }
 
@@ -211,6 +227,26 @@ static void read_floats(FILE *f, const char *path, float *dst, double count,
     }
 }
 
+/* Refuses NaN and infinity in n floats just read (the file's bytes at
+ * offset `at`): they would poison every token after them, and an int8
+ * scale that is not finite is undefined behaviour when quantized. */
+static void check_finite(const char *path, const float *p, double n,
+                         double at, const char *what)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    double i;
+    for (i = 0.0; i < n; i += 1.0, b += 4) {
+        u32 bits;
+        memcpy(&bits, b, 4);
+        if ((bits & 0x7F800000UL) == 0x7F800000UL) {
+            fatal(EXIT_INPUT,
+                  "%s: %s hold NaN or infinity (float at byte %.0f); the "
+                  "checkpoint is damaged",
+                  path, what, at + 4.0 * i);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------
  * The transformer: configuration, weights, run state
  */
@@ -267,8 +303,34 @@ typedef struct {
     float *rope; /* (steps, rope_pairs, 2): cos and sin of each rotation */
     float *xs;   /* int8 checkpoints: scales of the quantized activation */
     short *xq;            /* and its values (max(dim, hidden_dim)) */
+    /* -k q8: the KV cache in int8, (n_layers, steps, kv_dim) values with
+     * one float scale per (layer, position, kv head); k_new holds this
+     * position's key before it is quantized.  key_cache and value_cache
+     * above stay NULL then. */
+    signed char *kq, *vq;
+    float *kscale, *vscale;
+    float *k_new;
     float *memory;
 } RunState;
+
+/* Weights streamed from disk (-b): which matrix a linear() call is, where
+ * each layer's copy lies in the file, and the one reusable buffer. */
+enum { M_EMB, M_WQ, M_WK, M_WV, M_WO, M_W1, M_W2, M_W3, M_CLS, M_KINDS };
+
+typedef struct {
+    PlatformFile *file; /* NULL: everything is in memory */
+    const char *path;
+    double base[M_KINDS];   /* file offset of layer 0's values */
+    double stride[M_KINDS]; /* bytes from one layer's copy to the next */
+    double numel[M_KINDS];  /* values per layer */
+    int rows[M_KINDS];      /* rows read at once (a multiple of 4) */
+    int cls_resident;       /* the classifier is in memory (w->wcls) */
+    int emb_resident;       /* so is the embedding (a shared classifier) */
+    unsigned char *buf;
+    double buf_bytes;
+    double bytes_read;      /* since the start */
+    double token_bytes;     /* planned per forward() */
+} Stream;
 
 typedef struct {
     Config config;
@@ -280,6 +342,9 @@ typedef struct {
     int kv_mul;     /* query heads per key/value head */
     int rope_pairs; /* rotation pairs after which the angles repeat */
     double weight_bytes, state_bytes;
+    double budget; /* -b in bytes; 0 or less: none */
+    int kv_q8;     /* -k q8: the int8 KV cache */
+    Stream stream;
 } Transformer;
 
 static const char *config_names[7] = {"dim",     "hidden_dim", "n_layers",
@@ -343,11 +408,14 @@ static void check_config(const char *path, const unsigned char *header,
         fatal(EXIT_INPUT, "%s: n_heads %d is not divisible by n_kv_heads %d",
               path, c->n_heads, c->n_kv_heads);
     }
-    if (c->dim % 2 != 0 || (c->dim / c->n_heads * c->n_kv_heads) % 2 != 0) {
+    /* llama2.c would rotate pairs that straddle two heads; no trained
+     * model has an odd head size, and the toolchain (invoke quantize, the
+     * reference) refuses one too, so both sides agree on what a model is. */
+    if ((c->dim / c->n_heads) % 2 != 0) {
         fatal(EXIT_INPUT,
-              "%s: dim %d and the key/value width must be even for rotary "
+              "%s: head size %d (dim / n_heads) must be even for rotary "
               "embeddings",
-              path, c->dim);
+              path, c->dim / c->n_heads);
     }
     if (c->vocab_size < 3) {
         fatal(EXIT_INPUT,
@@ -381,14 +449,23 @@ static void plan_state(Transformer *t)
 {
     const Config *c = &t->config;
     double dim = c->dim, hidden = c->hidden_dim, steps = t->steps;
+    double cache;
     t->head_size = c->dim / c->n_heads;
     t->kv_dim = t->head_size * c->n_kv_heads;
     t->kv_mul = c->n_heads / c->n_kv_heads;
-    t->rope_pairs = t->head_size % 2 == 0 ? t->head_size / 2 : c->dim / 2;
+    t->rope_pairs = t->head_size / 2;
+    cache = 2.0 * c->n_layers * steps * t->kv_dim;
     t->state_bytes =
         4.0 * (dim * 4.0 + hidden * 3.0 + (double)c->n_heads * steps +
-               (double)c->vocab_size + 2.0 * c->n_layers * steps * t->kv_dim +
-               steps * t->rope_pairs * 2.0);
+               (double)c->vocab_size + steps * t->rope_pairs * 2.0);
+    if (t->kv_q8) {
+        /* int8 values, a float scale per head and position, k_new */
+        t->state_bytes += cache + 4.0 * (2.0 * c->n_layers * steps *
+                                             c->n_kv_heads +
+                                         t->kv_dim);
+    } else {
+        t->state_bytes += 4.0 * cache;
+    }
     if (t->w.gs > 0) {
         double widest = dim > hidden ? dim : hidden;
         t->state_bytes += 4.0 * (floor(widest / t->w.gs) + 1.0) + 2.0 * widest;
@@ -414,8 +491,27 @@ static void fill_rope(Transformer *t)
     }
 }
 
+/* The size check for a streamed file, which may be beyond what ftell can
+ * report (2 to 4 GB on Win32). */
+static void check_file_size(const char *path, double expected, const char *what)
+{
+    PlatformFile *pf = platform_open(path);
+    double size = pf != NULL ? platform_file_size(pf) : -1.0;
+    if (pf != NULL) {
+        platform_close(pf);
+    }
+    if (size >= 0.0 && size != expected) {
+        fatal(EXIT_INPUT,
+              "%s: file is %.0f bytes but its header describes a %.0f-byte %s",
+              path, size, expected, what);
+    }
+}
+
 static void alloc_state(Transformer *t);
 static int is_q8_checkpoint(FILE *f);
+static int plan_stream(Transformer *t, const char *path, double norm_bytes);
+static void stream_fp32(Transformer *t);
+static void stream_q8(Transformer *t);
 static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
                                  int *steps);
 
@@ -464,6 +560,13 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
     t->steps = *steps;
     plan_state(t);
     t->weight_bytes = 4.0 * in_memory;
+    if (plan_stream(t, path, 4.0 * (2.0 * c->n_layers + 1.0) * c->dim)) {
+        check_file_size(path, expected, "checkpoint");
+        fclose(f);
+        stream_fp32(t);
+        alloc_state(t);
+        return;
+    }
     if (t->weight_bytes + t->state_bytes >= ADDRESS_LIMIT) {
         fatal(EXIT_MEMORY,
               "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB",
@@ -476,7 +579,9 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
     w->memory = (float *)xmalloc(t->weight_bytes, "the weights");
     p = w->memory;
 #define TENSOR(field, n)                                                       \
-    (w->field = p, read_floats(f, path, p, (n), &at), p += (size_t)(n))
+    (w->field = p, read_floats(f, path, p, (n), &at),                          \
+     check_finite(path, p, (n), at - 4.0 * (n), "the weights"),                \
+     p += (size_t)(n))
     TENSOR(token_embedding, (double)c->vocab_size * c->dim);
     TENSOR(rms_att, (double)c->n_layers * c->dim);
     TENSOR(wq, (double)c->n_layers * c->dim * c->dim);
@@ -529,13 +634,30 @@ static void alloc_state(Transformer *t)
     s->hexp = p;         p += c->hidden_dim;
     s->att = p;          p += (size_t)c->n_heads * t->steps;
     s->logits = p;       p += c->vocab_size;
-    s->key_cache = p;    p += (size_t)c->n_layers * t->steps * t->kv_dim;
-    s->value_cache = p;  p += (size_t)c->n_layers * t->steps * t->kv_dim;
+    if (!t->kv_q8) {
+        s->key_cache = p;    p += (size_t)c->n_layers * t->steps * t->kv_dim;
+        s->value_cache = p;  p += (size_t)c->n_layers * t->steps * t->kv_dim;
+    }
     s->rope = p;         p += (size_t)t->steps * t->rope_pairs * 2;
-    if (t->w.gs > 0) {
-        int widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
-        s->xs = p;       p += widest / t->w.gs + 1;
-        s->xq = (short *)p;
+    if (t->kv_q8) {
+        size_t scales = (size_t)c->n_layers * t->steps * c->n_kv_heads;
+        s->kscale = p;   p += scales;
+        s->vscale = p;   p += scales;
+        s->k_new = p;    p += t->kv_dim;
+    }
+    {
+        char *bytes = (char *)p;
+        if (t->w.gs > 0) {
+            int widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+            s->xs = p;   p += widest / t->w.gs + 1;
+            s->xq = (short *)p;
+            bytes = (char *)(s->xq + widest);
+        }
+        if (t->kv_q8) {
+            size_t values = (size_t)c->n_layers * t->steps * t->kv_dim;
+            s->kq = (signed char *)bytes;
+            s->vq = s->kq + values;
+        }
     }
     fill_rope(t);
 }
@@ -658,6 +780,13 @@ static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
     }
     expected = Q8_HEADER + 4.0 * norms + values + 4.0 * scales;
     t->weight_bytes = 4.0 * (norms + scales) + values;
+    if (plan_stream(t, path, 4.0 * norms)) {
+        check_file_size(path, expected, "int8 checkpoint");
+        fclose(f);
+        stream_q8(t);
+        alloc_state(t);
+        return;
+    }
     if (expected >= ADDRESS_LIMIT ||
         t->weight_bytes + t->state_bytes >= ADDRESS_LIMIT) {
         fatal(EXIT_MEMORY,
@@ -687,6 +816,7 @@ static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
     w->rms_ffn = p;   p += (size_t)c->n_layers * c->dim;
     w->rms_final = p; p += c->dim;
     read_floats(f, path, w->memory, norms, &at);
+    check_finite(path, w->memory, norms, at - 4.0 * norms, "the RMS norms");
     for (i = 0; i < n_plan; i++) {
         size_t numel = (size_t)plan[i].numel, ns = numel / (size_t)gs;
         plan[i].m->q = q;
@@ -694,6 +824,7 @@ static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
         for (l = 0; l < (int)plan[i].count; l++) {
             read_bytes(f, path, (unsigned char *)q, (double)numel, &at);
             read_floats(f, path, p, (double)ns, &at);
+            check_finite(path, p, (double)ns, at - 4.0 * ns, "the scales");
             q += numel;
             p += ns;
         }
@@ -738,16 +869,88 @@ static void rmsnorm(float *o, const float *x, const float *weight, int size)
 /* out[i] = sum over j < n of w[i * stride + j] * x[j], for i < d.
  * matmul is the case stride == n; attention uses it for q . k and for the
  * weighted sum of the (transposed) values. */
+/* X87_WIDE: wide_t and acc_t are long double, the x87's own registers
+ * (compat.h: GCC on an x87).  There the kernels below use the FPU's
+ * registers directly, and divisions become multiplications where the
+ * 64-bit intermediate keeps the float result (see softmax_max).  The
+ * held-x matmul kernel only for the P6 family (-march=pentiumpro and up,
+ * __i686__): a 486 multiplies from memory faster (11 clocks) than from a
+ * register (16), so it keeps the C loop. */
+#if defined(__GNUC__) && defined(__FLT_EVAL_METHOD__)
+#if __FLT_EVAL_METHOD__ == 2
+#define X87_WIDE 1
+#if defined(__i686__) && !defined(RL_C_DOT)
+#define DOT4_X87_GCC 1
+#endif
+#endif
+#endif
+
+#ifdef DOT4_X87_GCC
+/* Four rows times x on the x87, as a Pentium II runs it best: x[j] is
+ * loaded once and held on the stack, each row's weight is loaded (the load
+ * port, not the FPU's), multiplied with fmul st,st(1) and added with faddp
+ * into its own accumulator; the fourth row multiplies straight from memory,
+ * which pops x.  Two FPU-port uops per multiply-add, the rate at which the
+ * multiplier accepts them, against 2.75 for the code GCC makes of the C
+ * loop below.  The sums are the C loop's exactly (the products of two
+ * floats are exact in the 64-bit registers, the additions the same in the
+ * same order), rounded to float by fstps as (float) does.  Only where
+ * acc_t is long double, so the x87 registers are what C would use. */
+static void dot4_x87(float *out, const float *x, const float *w0,
+                     const float *w1, const float *w2, const float *w3, int n)
+{
+    long j = -(long)n;
+    if (n <= 0) {
+        out[0] = out[1] = out[2] = out[3] = 0.0f;
+        return;
+    }
+    __asm__ __volatile__("fldz\n\t"
+                         "fldz\n\t"
+                         "fldz\n\t"
+                         "fldz\n"
+                         "1:\n\t"
+                         "flds (%[x],%[j],4)\n\t"
+                         "flds (%[w0],%[j],4)\n\t"
+                         "fmul %%st(1), %%st\n\t"
+                         "faddp %%st, %%st(5)\n\t"
+                         "flds (%[w1],%[j],4)\n\t"
+                         "fmul %%st(1), %%st\n\t"
+                         "faddp %%st, %%st(4)\n\t"
+                         "flds (%[w2],%[j],4)\n\t"
+                         "fmul %%st(1), %%st\n\t"
+                         "faddp %%st, %%st(3)\n\t"
+                         "fmuls (%[w3],%[j],4)\n\t"
+                         "faddp %%st, %%st(1)\n\t"
+                         "addl $1, %[j]\n\t"
+                         "jnz 1b\n\t"
+                         "fstps %[o3]\n\t"
+                         "fstps %[o2]\n\t"
+                         "fstps %[o1]\n\t"
+                         "fstps %[o0]\n\t"
+                         : [j] "+r"(j), [o0] "=m"(out[0]), [o1] "=m"(out[1]),
+                           [o2] "=m"(out[2]), [o3] "=m"(out[3])
+                         : [x] "r"(x + n), [w0] "r"(w0 + n), [w1] "r"(w1 + n),
+                           [w2] "r"(w2 + n), [w3] "r"(w3 + n)
+                         : "memory", "cc", "st", "st(1)", "st(2)", "st(3)",
+                           "st(4)", "st(5)", "st(6)", "st(7)");
+}
+#endif
+
 static void dot_rows(float *out, const float *x, const float *w, int n, int d,
                      int stride)
 {
-    int i, j, n4 = n - n % 4;
+    int i, j;
     for (i = 0; i + 4 <= d; i += 4) {
         const float *w0 = w + (size_t)i * stride;
         const float *w1 = w0 + stride;
         const float *w2 = w1 + stride;
         const float *w3 = w2 + stride;
+#ifdef DOT4_X87_GCC
+        dot4_x87(out + i, x, w0, w1, w2, w3, n);
+        continue;
+#else
         acc_t a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        int n4 = n - n % 4;
         for (j = 0; j < n4; j += 4) {
             a0 += w0[j] * x[j];
             a1 += w1[j] * x[j];
@@ -776,6 +979,7 @@ static void dot_rows(float *out, const float *x, const float *w, int n, int d,
         out[i + 1] = (float)a1;
         out[i + 2] = (float)a2;
         out[i + 3] = (float)a3;
+#endif
     }
     for (; i < d; i++) {
         const float *w0 = w + (size_t)i * stride;
@@ -882,14 +1086,29 @@ static acc_t exp_vector(float *out, const float *in, int n, float sign,
     return sum;
 }
 
-/* softmax of x, whose largest entry the caller already knows */
+/* softmax of x, whose largest entry the caller already knows.
+ * The sum is rounded to a float as llama2.c's is.  On the x87 (X87_WIDE)
+ * one division and a multiplication per entry replace a division each (an
+ * fdiv costs as much as nineteen fmuls there): the 64-bit product rounds to
+ * the same float as the 64-bit quotient the x87's own fdiv would give,
+ * except when both lie within 2^-62 of a float's rounding boundary -- the
+ * same rare double rounding every x87 division to a float has.  In double
+ * (the other builds) that margin would be 2^-52, a flip every few million
+ * entries: they keep llama2.c's division. */
 static void softmax_max(float *x, int size, float max_val)
 {
     float sum = (float)exp_vector(x, x, size, 1.0f, max_val);
     float *end = x + size;
+#ifdef X87_WIDE
+    wide_t inv = (wide_t)1.0 / sum;
+    for (; x < end; x++) {
+        *x = (float)(*x * inv);
+    }
+#else
     for (; x < end; x++) {
         *x /= sum;
     }
+#endif
 }
 
 static void softmax(float *x, int size)
@@ -923,12 +1142,399 @@ static void rotate(float *v, int width, const float *rope, int pairs)
 /* out (d) = layer l's matrix (d, n) times x (n), fp32 or int8.  For int8
  * the activation is quantized first unless `quantized` says the previous
  * call already did it for the same x (runq.c quantizes x once for q, k, v). */
+/* ------------------------------------------------------------------------
+ * Weights streamed from disk (-b)
+ *
+ * When the weights do not fit the memory budget, only the norms, the run
+ * state, the classifier (if it fits) and one reusable buffer stay in
+ * memory; every linear() reads its matrix for this layer from the file,
+ * whole or in blocks of rows, with large sequential reads, and multiplies
+ * it there.  Each output row is the same sum over the same values in the
+ * same order as in memory, so the tokens are the same, byte for byte.
+ */
+
+/* Reads n bytes at file offset `at` into dst. */
+static void stream_read(Transformer *t, void *dst, double at, double n)
+{
+    Stream *st = &t->stream;
+    unsigned char *p = (unsigned char *)dst;
+    if (!platform_seek(st->file, at)) {
+        fatal(EXIT_INPUT, "%s: cannot seek to byte %.0f", st->path, at);
+    }
+    st->bytes_read += n;
+    while (n > 0.0) {
+        unsigned long want =
+            n > (double)CHUNK_BYTES * 8 ? (unsigned long)CHUNK_BYTES * 8
+                                        : (unsigned long)n;
+        unsigned long got = platform_read(st->file, p, want);
+        if (got != want) {
+            fatal(EXIT_INPUT, "%s: read error or file ended at byte %.0f",
+                  st->path, at + (double)got);
+        }
+        p += got;
+        at += (double)got;
+        n -= (double)got;
+    }
+}
+
+/* Reads n floats at `at` (decoding them on a host that is not IEEE
+ * little-endian) and refuses NaN and infinity, as the in-memory load does. */
+static void stream_floats(Transformer *t, float *dst, double at, double n,
+                          const char *what)
+{
+    stream_read(t, dst, at, 4.0 * n);
+    if (!host_is_ieee_le) {
+        unsigned char *bytes = (unsigned char *)dst;
+        double i;
+        for (i = 0.0; i < n; i += 1.0, bytes += 4) {
+            float v = le_float(bytes);
+            memcpy(bytes, &v, 4);
+        }
+    }
+    check_finite(t->stream.path, dst, n, at, what);
+}
+
+/* The matrix kind of a linear() call, from the int8 descriptor it gets
+ * (fp32 calls pass it too). */
+static int stream_kind(const Transformer *t, const QMat *m)
+{
+    const Weights *w = &t->w;
+    const QMat *kinds[M_KINDS];
+    int k;
+    kinds[M_EMB] = &w->q_emb;
+    kinds[M_WQ] = &w->q_wq;
+    kinds[M_WK] = &w->q_wk;
+    kinds[M_WV] = &w->q_wv;
+    kinds[M_WO] = &w->q_wo;
+    kinds[M_W1] = &w->q_w1;
+    kinds[M_W2] = &w->q_w2;
+    kinds[M_W3] = &w->q_w3;
+    kinds[M_CLS] = &w->q_wcls;
+    for (k = 0; k < M_KINDS; k++) {
+        if (kinds[k] == m) {
+            return k;
+        }
+    }
+    return M_CLS;
+}
+
+/* Bytes of the int8 values of `rows` rows in the buffer, rounded up so the
+ * scales after them are aligned. */
+static size_t values_room(double count)
+{
+    return ((size_t)count + 7) / 8 * 8;
+}
+
+/* out (d) = this layer's matrix of kind k (d, n) times x, read from disk
+ * in blocks of st->rows[k] rows. */
+static void stream_linear(Transformer *t, int k, float *out, const float *x,
+                          int l, int n, int d, int quantized)
+{
+    Stream *st = &t->stream;
+    RunState *s = &t->s;
+    int gs = t->w.gs, r, rows;
+    double base = st->base[k] + (double)l * st->stride[k];
+    if (gs > 0 && !quantized) {
+        q8_quantize(s->xq, s->xs, x, n, gs);
+    }
+    for (r = 0; r < d; r += rows) {
+        rows = d - r < st->rows[k] ? d - r : st->rows[k];
+        if (gs == 0) {
+            float *wf = (float *)st->buf;
+            stream_floats(t, wf, base + 4.0 * r * n, (double)rows * n,
+                          "the weights");
+            matmul(out + r, x, wf, n, rows);
+        } else {
+            /* rows[k] keeps r * n a multiple of gs: this block's scales
+             * start at a whole group */
+            double first = (double)r * n / gs;
+            double last = floor(((double)r + rows) * n / gs);
+            signed char *wq = (signed char *)st->buf;
+            float *ws = (float *)(st->buf + values_room((double)rows * n));
+            stream_read(t, wq, base + (double)r * n, (double)rows * n);
+            stream_floats(t, ws, base + st->numel[k] + 4.0 * first,
+                          last - first, "the scales");
+            q8_matmul(out + r, s->xq, s->xs, wq, ws, n, rows, gs);
+        }
+    }
+}
+
+static void stream_embedding(Transformer *t, int token, float *x)
+{
+    Stream *st = &t->stream;
+    int dim = t->config.dim, gs = t->w.gs;
+    double row = (double)token * dim;
+    if (gs == 0) {
+        stream_floats(t, x, st->base[M_EMB] + 4.0 * row, dim, "the weights");
+    } else {
+        signed char *q = (signed char *)st->buf;
+        float *sc = (float *)(st->buf + values_room(dim));
+        stream_read(t, q, st->base[M_EMB] + row, dim);
+        stream_floats(t, sc,
+                      st->base[M_EMB] + st->numel[M_EMB] + 4.0 * row / gs,
+                      dim / gs, "the scales");
+        q8_dequantize(x, q, sc, 0L, dim, gs);
+    }
+}
+
+static long gcd_long(long a, long b)
+{
+    while (b != 0) {
+        long r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* Rows a block of kind k must be a multiple of: 4 (dot_rows' row groups)
+ * and, for int8, enough rows that every block starts at a whole group. */
+static long row_unit(const Transformer *t, int n)
+{
+    long unit = 4, gs = t->w.gs;
+    if (gs > 0) {
+        long g = gs / gcd_long((long)n, gs);
+        unit = g * 4 / gcd_long(g, 4L);
+    }
+    return unit;
+}
+
+/* Bytes a block of `rows` rows of width n takes in the buffer. */
+static double block_bytes(const Transformer *t, double rows, int n)
+{
+    int gs = t->w.gs;
+    if (gs == 0) {
+        return 4.0 * rows * n;
+    }
+    return (double)values_room(rows * n) + 4.0 * (floor(rows * n / gs) + 1.0);
+}
+
+/* Decides between weights in memory and weights streamed from disk.
+ * `fixed` is what the run needs besides the weights; returns 1 (and plans
+ * st) when the weights must be streamed. */
+static int plan_stream(Transformer *t, const char *path, double norm_bytes)
+{
+    const Config *c = &t->config;
+    Stream *st = &t->stream;
+    int gs = t->w.gs, k;
+    int rows_of[M_KINDS], cols_of[M_KINDS];
+    double vocab = c->vocab_size, fixed, avail, min_buf = 0.0, layer_max = 0.0;
+    double cls_bytes, emb_row;
+
+    if (t->budget <= 0.0) {
+        return 0;
+    }
+    /* tokenizer and sampler (vocab strings, scores, index, sort scratch),
+     * and 1 MB for the program, its stack and the C library */
+    fixed = t->state_bytes +
+            vocab * (2.0 * sizeof(void *) + 3.0 * sizeof(float) +
+                     4.0 * (sizeof(void *) + sizeof(int)) + 16.0) +
+            1048576.0;
+    if (t->weight_bytes + fixed <= t->budget) {
+        return 0;
+    }
+    rows_of[M_EMB] = rows_of[M_CLS] = c->vocab_size;
+    rows_of[M_WQ] = rows_of[M_WO] = c->dim;
+    rows_of[M_WK] = rows_of[M_WV] = t->kv_dim;
+    rows_of[M_W1] = rows_of[M_W3] = c->hidden_dim;
+    rows_of[M_W2] = c->dim;
+    for (k = 0; k < M_KINDS; k++) {
+        cols_of[k] = k == M_W2 ? c->hidden_dim : c->dim;
+    }
+    cls_bytes = block_bytes(t, vocab, c->dim);
+    emb_row = block_bytes(t, 1.0, c->dim);
+    for (k = M_WQ; k <= M_CLS; k++) {
+        double unit = block_bytes(t, (double)row_unit(t, cols_of[k]),
+                                  cols_of[k]);
+        if (unit > min_buf) {
+            min_buf = unit;
+        }
+        if (k != M_CLS &&
+            block_bytes(t, rows_of[k], cols_of[k]) > layer_max) {
+            layer_max = block_bytes(t, rows_of[k], cols_of[k]);
+        }
+    }
+    if (emb_row > min_buf) {
+        min_buf = emb_row;
+    }
+    avail = t->budget - fixed - norm_bytes;
+    if (avail < min_buf) {
+        fatal(EXIT_MEMORY,
+              "-b %.0f MB is too small for %s: the run state, norms and "
+              "tokenizer need %.0f MB and a block of weights %.0f MB more",
+              t->budget / 1048576.0, path,
+              megabytes(fixed + norm_bytes), megabytes(min_buf));
+    }
+    st->cls_resident = avail - cls_bytes >= layer_max;
+    st->emb_resident = st->cls_resident && c->shared_classifier;
+    st->buf_bytes = st->cls_resident ? layer_max
+                                     : (layer_max > cls_bytes ? layer_max
+                                                               : cls_bytes);
+    if (st->buf_bytes > (st->cls_resident ? avail - cls_bytes : avail)) {
+        st->buf_bytes = st->cls_resident ? avail - cls_bytes : avail;
+    }
+    if (st->buf_bytes < min_buf) {
+        st->buf_bytes = min_buf;
+    }
+    for (k = 0; k < M_KINDS; k++) {
+        long unit = row_unit(t, cols_of[k]);
+        double per_row = block_bytes(t, (double)unit, cols_of[k]) / unit;
+        long rows = (long)(st->buf_bytes / per_row) / unit * unit;
+        while (rows > unit
+               && block_bytes(t, rows, cols_of[k]) > st->buf_bytes) {
+            rows -= unit;
+        }
+        if (rows < unit) {
+            rows = unit;
+        }
+        st->rows[k] = rows > rows_of[k] ? rows_of[k] : (int)rows;
+    }
+    /* what every forward() reads */
+    st->token_bytes = 0.0;
+    for (k = M_WQ; k <= M_W3; k++) {
+        double numel = (double)rows_of[k] * cols_of[k];
+        st->token_bytes += c->n_layers *
+                           (gs == 0 ? 4.0 * numel
+                                    : numel + 4.0 * floor(numel / gs));
+    }
+    if (!st->cls_resident) {
+        double numel = vocab * c->dim;
+        st->token_bytes += gs == 0 ? 4.0 * numel
+                                   : numel + 4.0 * floor(numel / gs);
+    }
+    if (!st->emb_resident) {
+        st->token_bytes += gs == 0 ? 4.0 * c->dim
+                                   : c->dim + 4.0 * (c->dim / gs);
+    }
+    st->path = path;
+    t->weight_bytes = norm_bytes + (st->cls_resident ? cls_bytes : 0.0) +
+                      st->buf_bytes;
+    return 1;
+}
+
+/* Opens the stream on the file layout in st->base, stride and numel:
+ * allocates the norms (read from norms_at, each n_layers * dim floats but
+ * the last, dim) with the resident classifier in one block, and the
+ * buffer. */
+static void open_stream(Transformer *t, const double *norms_at)
+{
+    Stream *st = &t->stream;
+    Weights *w = &t->w;
+    const Config *c = &t->config;
+    double ln = (double)c->n_layers * c->dim;
+    double n = (double)c->vocab_size * c->dim;
+    double ns = w->gs > 0 ? floor(n / w->gs) : 0.0;
+    double cls = !st->cls_resident ? 0.0 : w->gs == 0 ? 4.0 * n : 4.0 * ns + n;
+    float *p;
+
+    st->file = platform_open(st->path);
+    if (st->file == NULL) {
+        fatal(EXIT_INPUT, "%s: cannot open the checkpoint", st->path);
+    }
+    w->memory = (float *)xmalloc(4.0 * (2.0 * ln + c->dim) + cls,
+                                 "the norms and the classifier");
+    p = w->memory;
+    w->rms_att = p;   p += (size_t)ln;
+    w->rms_ffn = p;   p += (size_t)ln;
+    w->rms_final = p; p += c->dim;
+    stream_floats(t, w->rms_att, norms_at[0], ln, "the RMS norms");
+    stream_floats(t, w->rms_ffn, norms_at[1], ln, "the RMS norms");
+    stream_floats(t, w->rms_final, norms_at[2], c->dim, "the RMS norms");
+    if (st->cls_resident && w->gs == 0) {
+        w->wcls = p;
+        stream_floats(t, w->wcls, st->base[M_CLS], n, "the weights");
+        if (c->shared_classifier) {
+            w->token_embedding = w->wcls;
+        }
+    } else if (st->cls_resident) {
+        w->q_wcls.s = p;
+        w->q_wcls.q = (signed char *)(p + (size_t)ns);
+        stream_read(t, w->q_wcls.q, st->base[M_CLS], n);
+        stream_floats(t, w->q_wcls.s, st->base[M_CLS] + n, ns, "the scales");
+        if (c->shared_classifier) {
+            w->q_emb = w->q_wcls;
+        }
+    }
+    st->buf = (unsigned char *)xmalloc(st->buf_bytes, "the weight buffer");
+    st->bytes_read = 0.0;
+}
+
+/* The file layout of a streamed fp32 checkpoint (see build_transformer). */
+static void stream_fp32(Transformer *t)
+{
+    const Config *c = &t->config;
+    Stream *st = &t->stream;
+    double D = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
+    double KV = t->kv_dim, o = 28.0, norms_at[3];
+    double numel[M_KINDS];
+    int k;
+    numel[M_EMB] = numel[M_CLS] = V * D;
+    numel[M_WQ] = numel[M_WO] = D * D;
+    numel[M_WK] = numel[M_WV] = KV * D;
+    numel[M_W1] = numel[M_W2] = numel[M_W3] = H * D;
+    for (k = 0; k < M_KINDS; k++) {
+        st->numel[k] = numel[k];
+        st->stride[k] = 4.0 * numel[k];
+    }
+#define PLACE(k) (st->base[k] = o, o += (k == M_EMB ? 1.0 : L) * st->stride[k])
+    PLACE(M_EMB);
+    norms_at[0] = o;
+    o += 4.0 * L * D;
+    PLACE(M_WQ);
+    PLACE(M_WK);
+    PLACE(M_WV);
+    PLACE(M_WO);
+    norms_at[1] = o;
+    o += 4.0 * L * D;
+    PLACE(M_W1);
+    PLACE(M_W2);
+    PLACE(M_W3);
+#undef PLACE
+    norms_at[2] = o;
+    o += 4.0 * D + 4.0 * 2.0 * floor((double)c->seq_len * t->head_size / 2.0);
+    st->base[M_CLS] = c->shared_classifier ? st->base[M_EMB] : o;
+    open_stream(t, norms_at);
+}
+
+/* The file layout of a streamed int8 checkpoint (see build_transformer_q8). */
+static void stream_q8(Transformer *t)
+{
+    const Config *c = &t->config;
+    Stream *st = &t->stream;
+    double D = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
+    double KV = t->kv_dim, o, norms_at[3];
+    int k, gs = t->w.gs;
+    st->numel[M_EMB] = st->numel[M_CLS] = V * D;
+    st->numel[M_WQ] = st->numel[M_WO] = D * D;
+    st->numel[M_WK] = st->numel[M_WV] = KV * D;
+    st->numel[M_W1] = st->numel[M_W2] = st->numel[M_W3] = H * D;
+    norms_at[0] = Q8_HEADER;
+    norms_at[1] = Q8_HEADER + 4.0 * L * D;
+    norms_at[2] = Q8_HEADER + 8.0 * L * D;
+    o = Q8_HEADER + 4.0 * (2.0 * L + 1.0) * D;
+    for (k = 0; k < M_KINDS; k++) {
+        st->stride[k] = st->numel[k] + 4.0 * floor(st->numel[k] / gs);
+        if (k == M_CLS && c->shared_classifier) {
+            st->base[k] = st->base[M_EMB];
+            continue;
+        }
+        st->base[k] = o;
+        o += (k == M_EMB || k == M_CLS ? 1.0 : L) * st->stride[k];
+    }
+    open_stream(t, norms_at);
+}
+
 static void linear(Transformer *t, float *out, const float *x, const float *wf,
                    const QMat *wq, int l, int n, int d, int quantized)
 {
     RunState *s = &t->s;
     int gs = t->w.gs;
     size_t off = (size_t)l * n * d;
+    if (t->stream.file != NULL &&
+        (wq != &t->w.q_wcls || !t->stream.cls_resident)) {
+        stream_linear(t, stream_kind(t, wq), out, x, l, n, d, quantized);
+        return;
+    }
     if (gs == 0) {
         matmul(out, x, wf + off, n, d);
         return;
@@ -939,6 +1545,27 @@ static void linear(Transformer *t, float *out, const float *x, const float *wf,
     q8_matmul(out, s->xq, s->xs, wq->q + off, wq->s + off / gs, n, d, gs);
 }
 
+static void stream_embedding(Transformer *t, int token, float *x);
+
+/* x = the embedding of token: a row of the table in memory, or read from
+ * the file when the weights are streamed. */
+static void embed(Transformer *t, int token, float *x)
+{
+    const Weights *w = &t->w;
+    int dim = t->config.dim;
+    if (t->stream.file != NULL && !t->stream.emb_resident) {
+        stream_embedding(t, token, x);
+    } else if (w->gs > 0) {
+        /* int8: dequantize this one row of the table */
+        q8_dequantize(x, w->q_emb.q, w->q_emb.s, (long)token * dim, dim, w->gs);
+    } else {
+        memcpy(x, w->token_embedding + (size_t)token * dim,
+               (size_t)dim * sizeof(float));
+    }
+}
+
+static float *forward_q8kv(Transformer *t, int token, int pos);
+
 static float *forward(Transformer *t, int token, int pos)
 {
     const Config *c = &t->config;
@@ -948,16 +1575,19 @@ static float *forward(Transformer *t, int token, int pos)
     int dim = c->dim, hidden = c->hidden_dim, kv_dim = t->kv_dim,
         hs = t->head_size;
     float scale = (float)sqrt((double)hs), max_att;
+#ifdef X87_WIDE
+    wide_t inv_scale = (wide_t)1.0 / scale;
+#define SCALE_SCORE(v) ((float)((v) * inv_scale))
+#else
+#define SCALE_SCORE(v) ((v) / scale)
+#endif
     const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
     int l, h, i;
 
-    if (w->gs > 0) {
-        /* int8: dequantize this one row of the table */
-        q8_dequantize(x, w->q_emb.q, w->q_emb.s, (long)token * dim, dim, w->gs);
-    } else {
-        memcpy(x, w->token_embedding + (size_t)token * dim,
-               (size_t)dim * sizeof(float));
+    if (t->kv_q8) {
+        return forward_q8kv(t, token, pos);
     }
+    embed(t, token, x);
 
     for (l = 0; l < c->n_layers; l++) {
         size_t loff = (size_t)l * t->steps * kv_dim;
@@ -980,11 +1610,12 @@ static float *forward(Transformer *t, int token, int pos)
             dot_rows(att, s->q + (size_t)h * hs, s->key_cache + kv_off, hs,
                      pos + 1, kv_dim);
             /* the scores' scaling and softmax's search for the maximum
-             * in one pass */
-            att[0] /= scale;
+             * in one pass; on the x87 a multiplication by 1 / scale held
+             * in 64 bits rounds to the float quotient (see softmax_max) */
+            att[0] = SCALE_SCORE(att[0]);
             max_att = att[0];
             for (i = 1; i <= pos; i++) {
-                att[i] /= scale;
+                att[i] = SCALE_SCORE(att[i]);
                 if (att[i] > max_att) {
                     max_att = att[i];
                 }
@@ -1019,6 +1650,142 @@ static float *forward(Transformer *t, int token, int pos)
         }
     }
 
+    rmsnorm(x, x, w->rms_final, dim);
+    linear(t, s->logits, x, w->wcls, &w->q_wcls, 0, dim, c->vocab_size, 0);
+    return s->logits;
+}
+#undef SCALE_SCORE
+
+/* ------------------------------------------------------------------------
+ * The int8 KV cache (-k q8)
+ *
+ * runq.c keeps keys and values in float32: 8.4 MB for a 42M model at 256
+ * positions.  Here each position's key and value are stored per kv head as
+ * int8 values and one float scale (max |v| / 127, rounded as q8_quantize
+ * rounds), a quarter of the memory.  Attention then reads k = q * scale:
+ * scores and the weighted sum of the values differ from the float cache by
+ * that rounding, so -k q8 is NOT bit-exact with runq.c or run.c (the
+ * default, -k f32, is).
+ */
+
+static void kv_quantize(signed char *q, float *scale, const float *x, int n,
+                        int hs)
+{
+    int h, i;
+    for (h = 0; h < n / hs; h++) {
+        const float *xh = x + (size_t)h * hs;
+        signed char *qh = q + (size_t)h * hs;
+        float wmax = 0.0f, sc;
+        for (i = 0; i < hs; i++) {
+            float a = xh[i] < 0.0f ? -xh[i] : xh[i];
+            if (a > wmax) {
+                wmax = a;
+            }
+        }
+        sc = wmax / 127.0f;
+        scale[h] = sc;
+        for (i = 0; i < hs; i++) {
+            double r = sc > 0.0f ? (double)(xh[i] / sc) : 0.0;
+            if (!(r >= -127.0 && r <= 127.0)) {
+                r = r > 0.0 ? 127.0 : r < 0.0 ? -127.0 : 0.0;
+            }
+            qh[i] = (signed char)(r < 0.0 ? -(long)(0.5 - r) : (long)(r + 0.5));
+        }
+    }
+}
+
+/* Layer l's attention at position pos with the int8 cache: s->q (already
+ * computed) against every cached key, into s->xb.  Computes this
+ * position's k and v first (the input xb quantized by the wq call). */
+static void attention_q8(Transformer *t, int l, int pos, const float *rope)
+{
+    const Config *c = &t->config;
+    const Weights *w = &t->w;
+    RunState *s = &t->s;
+    int kv_dim = t->kv_dim, hs = t->head_size, kvh = c->n_kv_heads;
+    size_t row = ((size_t)l * t->steps + pos); /* (layer, position) */
+    float scale = (float)sqrt((double)hs);
+    int h, i, p;
+
+    linear(t, s->k_new, s->xb, w->wk, &w->q_wk, l, c->dim, kv_dim, 1);
+    linear(t, s->xb2, s->xb, w->wv, &w->q_wv, l, c->dim, kv_dim, 1);
+    rotate(s->q, c->dim, rope, t->rope_pairs);
+    rotate(s->k_new, kv_dim, rope, t->rope_pairs);
+    kv_quantize(s->kq + row * kv_dim, s->kscale + row * kvh, s->k_new, kv_dim,
+                hs);
+    kv_quantize(s->vq + row * kv_dim, s->vscale + row * kvh, s->xb2, kv_dim,
+                hs);
+
+    for (h = 0; h < c->n_heads; h++) {
+        const float *qh = s->q + (size_t)h * hs;
+        float *att = s->att + (size_t)h * t->steps;
+        float *out = s->xb + (size_t)h * hs;
+        int g = h / t->kv_mul;
+        size_t first = (size_t)l * t->steps; /* row of position 0 */
+        float max_att = 0.0f;
+        for (p = 0; p <= pos; p++) {
+            const signed char *k =
+                s->kq + (first + p) * kv_dim + (size_t)g * hs;
+            acc_t dot = 0.0f;
+            for (i = 0; i < hs; i++) {
+                dot += qh[i] * (float)k[i];
+            }
+            att[p] = (float)dot * s->kscale[(first + p) * kvh + g] / scale;
+            if (p == 0 || att[p] > max_att) {
+                max_att = att[p];
+            }
+        }
+        softmax_max(att, pos + 1, max_att);
+        for (i = 0; i < hs; i++) {
+            out[i] = 0.0f;
+        }
+        for (p = 0; p <= pos; p++) {
+            const signed char *v =
+                s->vq + (first + p) * kv_dim + (size_t)g * hs;
+            float a = att[p] * s->vscale[(first + p) * kvh + g];
+            for (i = 0; i < hs; i++) {
+                out[i] += a * (float)v[i];
+            }
+        }
+    }
+}
+
+/* forward() with the int8 KV cache: the same layer, attention_q8 in place
+ * of the float cache's attention. */
+static float *forward_q8kv(Transformer *t, int token, int pos)
+{
+    const Config *c = &t->config;
+    const Weights *w = &t->w;
+    RunState *s = &t->s;
+    float *x = s->x;
+    int dim = c->dim, hidden = c->hidden_dim;
+    const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
+    int l, i;
+
+    embed(t, token, x);
+    for (l = 0; l < c->n_layers; l++) {
+        rmsnorm(s->xb, x, w->rms_att + (size_t)l * dim, dim);
+        linear(t, s->q, s->xb, w->wq, &w->q_wq, l, dim, dim, 0);
+        attention_q8(t, l, pos, rope);
+        linear(t, s->xb2, s->xb, w->wo, &w->q_wo, l, dim, dim, 0);
+        for (i = 0; i < dim; i++) {
+            x[i] += s->xb2[i];
+        }
+        rmsnorm(s->xb, x, w->rms_ffn + (size_t)l * dim, dim);
+        linear(t, s->hb, s->xb, w->w1, &w->q_w1, l, dim, hidden, 0);
+        linear(t, s->hb2, s->xb, w->w3, &w->q_w3, l, dim, hidden, 1);
+        exp_vector(s->hexp, s->hb, hidden, -1.0f, 0.0f);
+        for (i = 0; i < hidden; i++) {
+            float val = s->hb[i];
+            val *= 1.0f / (1.0f + s->hexp[i]);
+            val *= s->hb2[i];
+            s->hb[i] = val;
+        }
+        linear(t, s->xb, s->hb, w->w2, &w->q_w2, l, hidden, dim, 0);
+        for (i = 0; i < dim; i++) {
+            x[i] += s->xb[i];
+        }
+    }
     rmsnorm(x, x, w->rms_final, dim);
     linear(t, s->logits, x, w->wcls, &w->q_wcls, 0, dim, c->vocab_size, 0);
     return s->logits;
@@ -1209,6 +1976,157 @@ static int str_lookup(const Tokenizer *t, const char *str)
     return -1;
 }
 
+/* ------------------------------------------------------------------------
+ * BPE merges in O(n log n)
+ *
+ * llama2.c rescans all adjacent pairs after each merge (quadratic: a 40 KB
+ * prompt took 16 s).  The same merges come out of a heap of candidate
+ * pairs: it yields the pair with the best score and, among equal scores,
+ * the leftmost -- the pair llama2.c's scan picks, since it keeps the first
+ * strictly better score.  Tokens live in a linked list; a merge bumps the
+ * version of the two tokens it touches, which invalidates every heap entry
+ * still naming them (they are skipped when popped), and pushes the two new
+ * pairs the merged token forms with its neighbours.  A pair is a candidate
+ * only when its score is above llama2.c's starting best, -1e10.
+ */
+
+typedef struct {
+    float score;
+    int left, right; /* positions in the token list */
+    int id;          /* the merged token */
+    unsigned lver, rver;
+} MergeCand;
+
+typedef struct {
+    MergeCand *heap;
+    int size;
+} MergeHeap;
+
+/* a comes out of the heap before b */
+static int cand_before(const MergeCand *a, const MergeCand *b)
+{
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static void heap_push(MergeHeap *h, const MergeCand *c)
+{
+    int i = h->size++;
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (!cand_before(c, &h->heap[parent])) {
+            break;
+        }
+        h->heap[i] = h->heap[parent];
+        i = parent;
+    }
+    h->heap[i] = *c;
+}
+
+static void heap_pop(MergeHeap *h, MergeCand *top)
+{
+    MergeCand last;
+    int i = 0;
+    *top = h->heap[0];
+    last = h->heap[--h->size];
+    for (;;) {
+        int child = 2 * i + 1;
+        if (child >= h->size) {
+            break;
+        }
+        if (child + 1 < h->size &&
+            cand_before(&h->heap[child + 1], &h->heap[child])) {
+            child++;
+        }
+        if (!cand_before(&h->heap[child], &last)) {
+            break;
+        }
+        h->heap[i] = h->heap[child];
+        i = child;
+    }
+    h->heap[i] = last;
+}
+
+/* Pushes the pair (tokens at positions a and b) if the vocabulary has
+ * their concatenation with a score that can win. */
+static void push_pair(Tokenizer *t, MergeHeap *h, const int *tokens,
+                      const unsigned *ver, int a, int b)
+{
+    char *buf = t->merge_buffer;
+    size_t la = strlen(t->vocab[tokens[a]]);
+    MergeCand c;
+    memcpy(buf, t->vocab[tokens[a]], la);
+    strcpy(buf + la, t->vocab[tokens[b]]);
+    c.id = str_lookup(t, buf);
+    if (c.id == -1 || !(t->scores[c.id] > -1e10f)) {
+        return;
+    }
+    c.score = t->scores[c.id];
+    c.left = a;
+    c.right = b;
+    c.lver = ver[a];
+    c.rver = ver[b];
+    heap_push(h, &c);
+}
+
+/* Merges tokens[0..n) as llama2.c's encode loop does; returns the new n. */
+static int merge_pairs(Tokenizer *t, int *tokens, int n)
+{
+    MergeHeap h;
+    MergeCand c;
+    int *next, *prev, i, out;
+    unsigned *ver;
+    char *memory;
+    size_t links = (size_t)n * sizeof(int);
+
+    if (n < 2) {
+        return n;
+    }
+    memory = (char *)xmalloc(3.0 * n * sizeof(MergeCand) +
+                                 (double)n * (2.0 * sizeof(int) +
+                                              sizeof(unsigned)),
+                             "the prompt's merge queue");
+    h.heap = (MergeCand *)memory;
+    h.size = 0;
+    next = (int *)(memory + 3 * (size_t)n * sizeof(MergeCand));
+    prev = (int *)((char *)next + links);
+    ver = (unsigned *)((char *)prev + links);
+    for (i = 0; i < n; i++) {
+        next[i] = i + 1 < n ? i + 1 : -1;
+        prev[i] = i - 1;
+        ver[i] = 0;
+    }
+    for (i = 0; i + 1 < n; i++) {
+        push_pair(t, &h, tokens, ver, i, i + 1);
+    }
+    while (h.size > 0) {
+        heap_pop(&h, &c);
+        if (ver[c.left] != c.lver || ver[c.right] != c.rver ||
+            next[c.left] != c.right) {
+            continue; /* one of its tokens has changed since */
+        }
+        tokens[c.left] = c.id;
+        ver[c.left]++;
+        ver[c.right]++;
+        next[c.left] = next[c.right];
+        if (next[c.right] != -1) {
+            prev[next[c.right]] = c.left;
+        }
+        next[c.right] = -1;
+        if (prev[c.left] != -1) {
+            push_pair(t, &h, tokens, ver, prev[c.left], c.left);
+        }
+        if (next[c.left] != -1) {
+            push_pair(t, &h, tokens, ver, c.left, next[c.left]);
+        }
+    }
+    out = 0;
+    for (i = 0; i != -1; i = next[i]) {
+        tokens[out++] = tokens[i];
+    }
+    free(memory);
+    return out;
+}
+
 /* Byte-pair encodes text into tokens (room for strlen(text) + 3), as
  * llama2.c does: BOS, a " " token for the SentencePiece dummy prefix, one
  * token per UTF-8 code point (or one per byte, id = byte + 3, for code
@@ -1281,30 +2199,7 @@ static int encode(Tokenizer *t, const char *text, int bos, int eos, int *tokens)
         buf_len = 0;
     }
 
-    for (;;) {
-        float best_score = -1e10f;
-        int best_id = -1, best_idx = -1;
-        for (i = 0; i + 1 < n; i++) {
-            size_t la = strlen(t->vocab[tokens[i]]);
-            int id;
-            memcpy(buf, t->vocab[tokens[i]], la);
-            strcpy(buf + la, t->vocab[tokens[i + 1]]);
-            id = str_lookup(t, buf);
-            if (id != -1 && t->scores[id] > best_score) {
-                best_score = t->scores[id];
-                best_id = id;
-                best_idx = i;
-            }
-        }
-        if (best_idx == -1) {
-            break;
-        }
-        tokens[best_idx] = best_id;
-        for (i = best_idx + 1; i + 1 < n; i++) {
-            tokens[i] = tokens[i + 1];
-        }
-        n--;
-    }
+    n = merge_pairs(t, tokens, n);
     if (eos) {
         tokens[n++] = EOS;
     }
@@ -1342,6 +2237,49 @@ static const char *decode(const Tokenizer *t, int prev, int token)
     return piece;
 }
 
+/* Where the story goes: stdout (converted to the console's code page when
+ * it is a Windows console, see platform.c) and, with -o, a file as well,
+ * byte for byte what llama2.c writes to stdout. */
+static FILE *output_file;
+static const char *output_name;
+
+static void open_output(const char *path)
+{
+    output_file = fopen(path, "wb");
+    if (output_file == NULL) {
+        fatal(EXIT_INPUT, "%s: cannot create the output file (-o)", path);
+    }
+    output_name = path;
+}
+
+static void out_text(const char *text)
+{
+    platform_print(text);
+    if (output_file != NULL && fputs(text, output_file) == EOF) {
+        fatal(EXIT_INPUT, "%s: cannot write the output file (-o)",
+              output_name);
+    }
+}
+
+static void out_flush(void)
+{
+    platform_flush();
+    if (output_file != NULL && fflush(output_file) != 0) {
+        fatal(EXIT_INPUT, "%s: cannot write the output file (-o)",
+              output_name);
+    }
+}
+
+static void close_output(void)
+{
+    if (output_file != NULL && fclose(output_file) != 0) {
+        output_file = NULL;
+        fatal(EXIT_INPUT, "%s: cannot write the output file (-o)",
+              output_name);
+    }
+    output_file = NULL;
+}
+
 /* Prints a piece, except a lone byte that is neither printable nor white
  * space in the C locale (a raw control or non-ASCII byte). */
 static void safe_print(const char *piece)
@@ -1354,7 +2292,7 @@ static void safe_print(const char *piece)
         !((b >= 0x20 && b <= 0x7E) || (b >= 0x09 && b <= 0x0D))) {
         return;
     }
-    fputs(piece, stdout);
+    out_text(piece);
 }
 
 /* ------------------------------------------------------------------------
@@ -1550,11 +2488,21 @@ static float *step(int token, int pos)
 
 static int verbose;
 
+static void report_streaming(int pos)
+{
+    const Stream *st = &engine.transformer.stream;
+    if (st->file != NULL && pos > 0) {
+        fprintf(stderr, "streamed: %.0f bytes read from disk, %.0f per token\n",
+                st->bytes_read, st->bytes_read / pos);
+    }
+}
+
 static void report_speed(int pos, double start)
 {
     double elapsed;
     if (verbose) {
         fprintf(stderr, "forward passes: %d\n", pos);
+        report_streaming(pos);
     }
     if (pos > 1) {
         elapsed = platform_seconds() - start;
@@ -1572,6 +2520,15 @@ static void generate(const char *prompt, int steps)
     double start = 0.0;
     int started = 0;
 
+    /* every token stands for at most max_token_length bytes: a longer
+     * prompt cannot fit the context, whatever its encoding */
+    if ((double)strlen(prompt) >
+        (double)t->config.seq_len * engine.tokenizer.max_token_length) {
+        fatal(EXIT_USAGE,
+              "the prompt is %lu bytes, more than the model's context of %d "
+              "tokens can hold",
+              (unsigned long)strlen(prompt), t->config.seq_len);
+    }
     engine.tokens = (int *)xmalloc(((double)strlen(prompt) + 3.0) * sizeof(int),
                                    "the prompt tokens");
     n_prompt = encode(&engine.tokenizer, prompt, 1, 0, engine.tokens);
@@ -1592,23 +2549,23 @@ static void generate(const char *prompt, int steps)
             break;
         }
         safe_print(decode(&engine.tokenizer, token, next));
-        fflush(stdout);
+        out_flush();
         token = next;
         if (!started) {
             start = platform_seconds();
             started = 1;
         }
     }
-    printf("\n");
-    fflush(stdout); /* the story's last line before the tok/s line on stderr */
+    out_text("\n");
+    out_flush(); /* the story's last line before the tok/s line on stderr */
     report_speed(pos, start);
 }
 
 static void read_line(const char *guide, char *buffer, int size)
 {
     size_t len;
-    printf("%s", guide);
-    fflush(stdout);
+    out_text(guide);
+    out_flush();
     if (fgets(buffer, size, stdin) == NULL) {
         buffer[0] = '\0';
         return;
@@ -1617,6 +2574,7 @@ static void read_line(const char *guide, char *buffer, int size)
     if (len > 0 && buffer[len - 1] == '\n') {
         buffer[len - 1] = '\0';
     }
+    platform_input_utf8(buffer, (unsigned)size);
 }
 
 #define CHAT_TEXT 512
@@ -1658,7 +2616,7 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
             n_prompt = encode(&engine.tokenizer, rendered, 1, 0, engine.tokens);
             user_idx = 0;
             user_turn = 0;
-            printf("Assistant: ");
+            out_text("Assistant: ");
         }
         if (user_idx < n_prompt) {
             token = engine.tokens[user_idx++];
@@ -1672,15 +2630,17 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
         pos++;
         if (user_idx >= n_prompt && next != EOS) {
             safe_print(decode(&engine.tokenizer, token, next));
-            fflush(stdout);
+            out_flush();
         }
         if (next == EOS) {
-            printf("\n");
+            out_text("\n");
         }
     }
-    printf("\n");
+    out_text("\n");
+    out_flush();
     if (verbose) {
         fprintf(stderr, "forward passes: %d\n", pos);
+        report_streaming(pos);
     }
 }
 
@@ -1688,19 +2648,49 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
  * Command line
  */
 
-/* A usage error: one line saying what is wrong, then the short usage. */
+#define USAGE_LINE                                                             \
+    "usage: run [checkpoint] [-t temp] [-p topp] [-s seed] [-n steps] "        \
+    "[-i prompt] [-z tokenizer] [-m generate|chat] [-y system_prompt] "        \
+    "[-b MB] [-k f32|q8] [-o file] [-v] [-L logits] [-h]"
+
+/* -h: what every flag means, on stdout. */
+static void help(void)
+{
+    static const char *const lines[] = {
+        "  -t temp    sampling temperature, >= 0 (0: always the likeliest "
+        "token); 1.0",
+        "  -p topp    top-p (nucleus) sampling, 0..1 (0 or 1: off); 0.9",
+        "  -s seed    random seed, a whole number (0: the time); 0",
+        "  -n steps   tokens to run, >= 0 (0: the model's context); 256",
+        "  -i prompt  the prompt",
+        "  -y system  chat mode's system prompt",
+        "  -z file    the tokenizer; tokenizer.bin",
+        "  -m mode    generate or chat; generate",
+        "  -b MB      memory budget: weights that do not fit are read from "
+        "disk",
+        "             for every token (0: no budget, everything in memory);",
+        "             default: the free memory the system reports, if any",
+        "  -k cache   f32 (llama2.c's KV cache) or q8 (int8, one scale per "
+        "head",
+        "             and position: a quarter of the memory, not bit-exact); "
+        "f32",
+        "  -o file    write the story to this file as well (UTF-8)",
+        "  -v         configuration, memory and weight streaming on stderr",
+        "  -L file    every step's logits as float32, little-endian",
+        "  without a checkpoint: MODEL.BIN and TOKENIZ.BIN next to this "
+        "program"};
+    size_t i;
+    printf("%s\n", USAGE_LINE);
+    for (i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        printf("%s\n", lines[i]);
+    }
+    exit(0);
+}
+
+/* A usage error: what is wrong and the usage, on one line. */
 static void usage(const char *what, const char *arg)
 {
-    fprintf(stderr, "error: %s%.200s\n", what, arg);
-    fprintf(stderr, "usage: run [checkpoint] [-t temp] [-p topp] [-s seed] [-n "
-                    "steps] [-i prompt]\n"
-                    "           [-z tokenizer] [-m generate|chat] [-y "
-                    "system_prompt] [-v] [-L logits]\n"
-                    "  defaults: -t 1.0 -p 0.9 -s time -n 256 (0: the context "
-                    "length) -m generate;\n"
-                    "  without a checkpoint: MODEL.BIN and TOKENIZ.BIN next to "
-                    "this program\n");
-    exit(EXIT_USAGE);
+    fatal(EXIT_USAGE, "%s%.200s (%s)", what, arg, USAGE_LINE);
 }
 
 static double parse_number(const char *flag, const char *text)
@@ -1713,12 +2703,30 @@ static double parse_number(const char *flag, const char *text)
     return v;
 }
 
+/* A float flag that must lie in [lo, hi] (hi 0: no upper bound but
+ * finite). */
+static float parse_range(const char *flag, const char *text, double lo,
+                         double hi, const char *range)
+{
+    double v = parse_number(flag, text);
+    if (v < lo || (hi > lo && v > hi)
+        || v > 3.4028234e38 || v < -3.4028234e38) {
+        fatal(EXIT_USAGE, "%s must be %s, not \"%.200s\"", flag, range, text);
+    }
+    return (float)v;
+}
+
 static int parse_int(const char *flag, const char *text)
 {
     char *end;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || v > 2147483647L ||
-        v < -2147483647L - 1) {
+    long v;
+    /* Out of range for long sets ERANGE; out of range for int changes the
+       value when narrowed.  Comparing with int's limits instead would be a
+       test that is always false where long is 32 bits (Watcom warns). */
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE ||
+        (long)(int)v != v) {
         fatal(EXIT_USAGE, "%s expects a whole number, not \"%.200s\"", flag,
               text);
     }
@@ -1746,11 +2754,23 @@ static void print_sizes(const Transformer *t, const Tokenizer *tok)
                     t->w.gs, c->hidden_dim, c->hidden_dim % t->w.gs);
         }
     }
+    if (t->stream.file != NULL) {
+        fprintf(stderr,
+                "weights: streamed from disk (budget %.0f MB): norms%s in "
+                "memory, a %.0f-byte buffer, %.0f bytes read per token\n",
+                t->budget / 1048576.0,
+                t->stream.cls_resident ? " and classifier" : "",
+                t->stream.buf_bytes, t->stream.token_bytes);
+    } else {
+        fprintf(stderr, "weights: in memory%s\n",
+                t->budget > 0.0 ? " (within the budget)" : "");
+    }
     fprintf(stderr,
-            "memory: weights %.0f bytes, run state %.0f bytes (KV cache for %d "
-            "positions), "
+            "memory: weights %.0f bytes, run state %.0f bytes (%s KV cache "
+            "for %d positions), "
             "tokenizer %.0f bytes, sampler %.0f bytes\n",
-            t->weight_bytes, t->state_bytes, t->steps,
+            t->weight_bytes, t->state_bytes, t->kv_q8 ? "int8" : "fp32",
+            t->steps,
             (double)tok->vocab_size *
                     (sizeof(char *) + sizeof(float) + sizeof(TokenIndex) + 8) +
                 2.0 * tok->max_token_length,
@@ -1763,8 +2783,9 @@ int main(int argc, char *argv[])
     const char *checkpoint = NULL, *tokenizer_path = "tokenizer.bin",
                *prompt = NULL;
     const char *mode = "generate", *system_prompt = NULL, *logits_path = NULL;
+    const char *output_path = NULL;
     float temperature = 1.0f, topp = 0.9f;
-    int steps = 256, seed = 0, i;
+    int steps = 256, seed = 0, budget_mb = -1, i;
     Sampler *s = &engine.sampler;
 
     platform_init();
@@ -1788,7 +2809,10 @@ int main(int argc, char *argv[])
             usage("options are one dash and one letter; unexpected argument: ",
                   flag);
         }
-        if (flag[1] == 'v') {
+        if (flag[1] == 'v' || flag[1] == 'h') {
+            if (flag[1] == 'h') {
+                help();
+            }
             verbose = 1;
             i--;
             continue;
@@ -1798,33 +2822,63 @@ int main(int argc, char *argv[])
         }
         value = argv[i + 1];
         switch (flag[1]) {
-        case 't': temperature = (float)parse_number(flag, value); break;
-        case 'p': topp = (float)parse_number(flag, value); break;
+        case 't':
+            temperature = parse_range(flag, value, 0.0, 0.0,
+                                      "a finite number >= 0 (0: greedy)");
+            break;
+        case 'p':
+            topp = parse_range(flag, value, 0.0, 1.0, "a number from 0 to 1");
+            break;
         case 's': seed = parse_int(flag, value); break;
-        case 'n': steps = parse_int(flag, value); break;
-        case 'i': prompt = value; break;
+        case 'n':
+            steps = parse_int(flag, value);
+            if (steps < 0) {
+                fatal(EXIT_USAGE,
+                      "-n must be a whole number >= 0 (0: the model's "
+                      "context), not \"%.200s\"",
+                      value);
+            }
+            break;
+        case 'i': prompt = platform_arg_utf8(value); break;
         case 'z': tokenizer_path = value; break;
         case 'm': mode = value; break;
-        case 'y': system_prompt = value; break;
+        case 'y': system_prompt = platform_arg_utf8(value); break;
         case 'L': logits_path = value; break;
+        case 'o': output_path = value; break;
+        case 'b':
+            budget_mb = parse_int(flag, value);
+            if (budget_mb < 0 || budget_mb > 4095) {
+                fatal(EXIT_USAGE,
+                      "-b must be a whole number of MB from 0 to 4095 (0: no "
+                      "budget), not \"%.200s\"",
+                      value);
+            }
+            break;
+        case 'k':
+            if (strcmp(value, "q8") == 0) {
+                engine.transformer.kv_q8 = 1;
+            } else if (strcmp(value, "f32") != 0) {
+                fatal(EXIT_USAGE,
+                      "-k must be f32 (llama2.c's KV cache) or q8 (int8), not "
+                      "\"%.200s\"",
+                      value);
+            }
+            break;
         default:
             usage("unknown option ", flag);
         }
     }
     if (strcmp(mode, "generate") != 0 && strcmp(mode, "chat") != 0) {
-        fatal(EXIT_USAGE, "unknown mode \"%.200s\" (-m generate or -m chat)",
-              mode);
+        fatal(EXIT_USAGE,
+              "-m must be generate or chat, not \"%.200s\"", mode);
     }
-
-    /* llama2.c's clamps */
-    if (temperature < 0.0f) {
-        temperature = 0.0f;
+    if (output_path != NULL) {
+        open_output(output_path);
     }
-    if (topp < 0.0f || topp > 1.0f) {
-        topp = 0.9f;
-    }
-    if (steps < 0) {
-        steps = 0;
+    if (budget_mb >= 0) {
+        engine.transformer.budget = budget_mb * 1048576.0;
+    } else {
+        engine.transformer.budget = platform_free_bytes();
     }
 
     build_transformer(&engine.transformer, checkpoint, &steps);
@@ -1870,6 +2924,7 @@ int main(int argc, char *argv[])
         fatal(EXIT_INPUT, "%s: cannot write the logits file", logits_path);
     }
     engine.logits_file = NULL;
+    close_output();
     free(engine.logits_bytes);
     free(engine.tokens);
     free(s->probindex);
@@ -1881,5 +2936,9 @@ int main(int argc, char *argv[])
     free(engine.tokenizer.vocab);
     free(engine.transformer.s.memory);
     free(engine.transformer.w.memory);
+    free(engine.transformer.stream.buf);
+    if (engine.transformer.stream.file != NULL) {
+        platform_close(engine.transformer.stream.file);
+    }
     return 0;
 }

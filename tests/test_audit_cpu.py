@@ -139,3 +139,26 @@ def test_names_match_the_target_schema() -> None:
 
     assert cpu_names() == get_args(CpuName)
     assert os_names() == get_args(OsName)
+
+
+def _switch(table_ref: bool) -> bytes:
+    """A Watcom-style switch at 0x401000: an indexed jump, two cases, then the
+    table of case addresses (0x0040F4xx style: every entry holds an F4 byte)."""
+    jump = bytes.fromhex("ff248510104000") if table_ref else bytes.fromhex("90" * 7)  # jmp [eax*4+0x401010]
+    body = jump + bytes.fromhex("c3") + bytes.fromhex("c3") + bytes.fromhex("90" * 7)  # cases, pad to 0x401010
+    table = (0x4010F4).to_bytes(4, "little") * 2 + (0x401007).to_bytes(4, "little")
+    return body + table + PLAIN + bytes(0xF4 - len(PLAIN) - 0x1C + 0x10) + bytes.fromhex("c3")
+
+
+def test_switch_table_named_by_an_indexed_jump_is_data_not_code() -> None:
+    assert hits(_switch(table_ref=True), "pentium", "win95") == []
+
+
+def test_the_same_bytes_without_the_jump_are_still_swept_as_code() -> None:
+    # Nothing proves them data, so the sweep keeps them: the check is not weakened.
+    assert ("hlt", "privileged", "fail") in hits(_switch(table_ref=False), "pentium", "win95")
+
+
+def test_a_real_privileged_instruction_after_a_table_is_still_found() -> None:
+    code = _switch(table_ref=True) + bytes.fromhex("f4")  # hlt, referenced by nobody as data
+    assert ("hlt", "privileged", "fail") in hits(code, "pentium", "win95")

@@ -121,7 +121,7 @@ def test_build_options_reach_run_bat_and_readme(models: dict[str, Path], tmp_pat
     ("--prompt", 'He said "hi" 100%', "--prompt 'He said \"hi\" 100%': contains '\"'"),
     ("--prompt", "Hi > RUN.EXE", "contains '>'"),
     ("--temperature", "hot", "--temperature 'hot': not a number"),
-    ("--seed", "4.5", "--seed '4.5': not a whole number"),
+    ("--seed", "4.5", "--seed '4.5': must be a whole number"),
     ("--topp", "2", "--topp 2: must be between 0 and 1"),
 ])
 def test_bad_run_options_are_one_line_before_any_work(tmp_path: Path, option: str, value: str, message: str) -> None:

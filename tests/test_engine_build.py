@@ -1,5 +1,5 @@
 """The engine compiles warning-free as strict ISO C89 with every compiler we
-have here, and its sources keep to the portable subset (platform-facts §5-6)."""
+have here, and its sources keep to the portable subset (docs/platform.md §5-6)."""
 
 from __future__ import annotations
 

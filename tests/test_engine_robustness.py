@@ -15,6 +15,7 @@ import pytest
 
 from engine_util import LILY, PROMPT, SMALL, run, small_model, stderr_lines, with_header, write_tokenizer
 from toolchain import enginebuild
+from toolchain.llama2 import quant
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint
 
 SANITIZER_MARKS = (b"AddressSanitizer", b"runtime error", b"LeakSanitizer", b"Segmentation")
@@ -154,6 +155,40 @@ def _long_prompt(f: dict[str, Path]) -> list[str]:
     return [str(f["model"]), "-z", str(f["tok"]), "-i", "and then " * 40]  # SMALL has seq_len 16
 
 
+def _poke(src: Path, dst: Path, offset: int, value: float) -> Path:
+    data = bytearray(src.read_bytes())
+    struct.pack_into("<f", data, offset, value)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _nan_weight(f: dict[str, Path]) -> list[str]:
+    return [str(_poke(f["model"], f["dir"] / "nan.bin", 28 + 4 * 40, float("nan"))), "-z", str(f["tok"])]
+
+
+def _inf_weight(f: dict[str, Path]) -> list[str]:
+    """The last rms_final gain (the legacy RoPE tables follow it; they are never used)."""
+    size = f["model"].stat().st_size - 4 * SMALL.seq_len * (SMALL.dim // SMALL.n_heads)
+    return [str(_poke(f["model"], f["dir"] / "inf.bin", size - 4, float("-inf"))), "-z", str(f["tok"])]
+
+
+def _q8(f: dict[str, Path]) -> Path:
+    out = f["dir"] / "small_q80.bin"
+    if not out.exists():
+        quant.quantize_checkpoint(f["model"], out)
+    return out
+
+
+def _q8_nan_norm(f: dict[str, Path]) -> list[str]:
+    return [str(_poke(_q8(f), f["dir"] / "q8nan.bin", 256 + 8, float("nan"))), "-z", str(f["tok"])]
+
+
+def _q8_nan_scale(f: dict[str, Path]) -> list[str]:
+    c = SMALL
+    scales = 256 + 4 * (2 * c.n_layers + 1) * c.dim + c.vocab_size * c.dim
+    return [str(_poke(_q8(f), f["dir"] / "q8scale.bin", scales + 4, float("nan"))), "-z", str(f["tok"])]
+
+
 def _args(*extra: str) -> Callable[[dict[str, Path]], list[str]]:
     return lambda f: [str(f["model"]), "-z", str(f["tok"]), *extra]
 
@@ -169,6 +204,11 @@ BAD = {
     "absurd dim": _header(dim=1 << 30),
     "absurd vocab": _header(vocab_size=-(1 << 31)),
     "dim % n_heads": _header(n_heads=3),
+    "odd head size": _header(n_heads=16),
+    "NaN weight": _nan_weight,
+    "infinite final norm": _inf_weight,
+    "int8 NaN norm": _q8_nan_norm,
+    "int8 NaN scale": _q8_nan_scale,
     "n_heads % n_kv_heads": _header(n_heads=4, n_kv_heads=3),
     "kv heads > heads": _header(n_kv_heads=4),
     "needs > 2 GB": _huge,
@@ -187,6 +227,17 @@ BAD = {
     "seed not an int": _args("-s", "1.5"),
     "seed out of range": _args("-s", "99999999999"),
     "topp nan": _args("-p", "nan"),
+    "topp above 1": _args("-p", "1.5"),
+    "topp negative": _args("-p", "-0.1"),
+    "temperature negative": _args("-t", "-1"),
+    "temperature nan": _args("-t", "nan"),
+    "temperature inf": _args("-t", "inf"),
+    "temperature beyond float": _args("-t", "1e39"),
+    "steps negative": _args("-n", "-3"),
+    "seed not a number": _args("-s", "abc"),
+    "budget negative": _args("-b", "-1"),
+    "kv cache unknown": _args("-k", "q4"),
+    "output file not writable": _args("-o", "/nonexistent-dir/story.txt"),
     "unknown mode": _args("-m", "talk"),
     "chat system prompt too long": _args("-m", "chat", "-y", "x" * 600),
     "logits file not writable": _args("-L", "/nonexistent-dir/logits.f32"),
@@ -213,12 +264,30 @@ def test_bad_input_is_one_line(case: str, asan_engine: Path, files: dict[str, Pa
 
 @pytest.mark.parametrize("case", list(USAGE))
 def test_usage_error(case: str, asan_engine: Path, files: dict[str, Path]) -> None:
+    """One line: what is wrong, then the usage in parentheses."""
     proc = run(asan_engine, *USAGE[case](files))
     clean(proc)
     assert proc.returncode == 1
     lines = stderr_lines(proc)
-    assert lines[0].startswith("error: ") and lines[1].startswith("usage: run")
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "(usage: run [checkpoint]" in lines[0], lines
     assert proc.stdout == b""
+
+
+@pytest.mark.parametrize(("flags", "names"), [(["-t", "-1"], "-t must be a finite number >= 0"),
+                                              (["-p", "1.5"], "-p must be a number from 0 to 1"),
+                                              (["-n", "-3"], "-n must be a whole number >= 0"),
+                                              (["-m", "talk"], "-m must be generate or chat")])
+def test_range_errors_name_flag_and_range(flags: list[str], names: str, asan_engine: Path,
+                                          files: dict[str, Path]) -> None:
+    proc = run(asan_engine, *_args(*flags)(files))
+    assert proc.returncode == 1 and names in proc.stderr.decode()
+
+
+def test_help_lists_every_flag(asan_engine: Path) -> None:
+    proc = run(asan_engine, "-h")
+    assert proc.returncode == 0
+    for flag in ("-t", "-p", "-s", "-n", "-i", "-z", "-m", "-y", "-b", "-k", "-o", "-v", "-L"):
+        assert f"\n  {flag} " in proc.stdout.decode(), flag
 
 
 def test_too_big_names_the_limit(asan_engine: Path, files: dict[str, Path]) -> None:
@@ -234,3 +303,19 @@ def test_messages_name_the_file(asan_engine: Path, files: dict[str, Path]) -> No
     assert b"truncated.bin: file is" in proc.stderr
     proc = run(asan_engine, *_vocab_mismatch(files))
     assert b"tok512.bin: holds 512 tokens but the model's vocabulary has 600" in proc.stderr
+
+
+def test_non_finite_values_are_named(asan_engine: Path, files: dict[str, Path]) -> None:
+    proc = run(asan_engine, *_nan_weight(files))
+    assert b"nan.bin: the weights hold NaN or infinity (float at byte 188)" in proc.stderr
+    proc = run(asan_engine, *_q8_nan_scale(files))
+    assert b"q8scale.bin: the scales hold NaN or infinity" in proc.stderr
+    proc = run(asan_engine, *_header(n_heads=16)(files))
+    assert b"head size 1 (dim / n_heads) must be even" in proc.stderr
+
+
+def test_huge_prompt_is_refused_at_once(asan_engine: Path, files: dict[str, Path]) -> None:
+    """40 KB against a 16-token context: refused from its length, before any encoding."""
+    proc = run(asan_engine, *_args("-i", "Zo\u00eb and a caf\u00e9 " * 2000)(files), timeout=10)
+    assert proc.returncode == 1
+    assert b"more than the model's context of 16 tokens can hold" in proc.stderr

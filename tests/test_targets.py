@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import build, docs, paths
+from toolchain import compilers, docs, paths
 from toolchain.compilers import Discovery
 from toolchain.errors import ConfigError
 from toolchain.targets import is_83, load_target, target_names
@@ -131,17 +131,17 @@ def test_win98_alias_prefers_borland_then_watcom_then_mingw(monkeypatch: pytest.
             return Discovery(True, f"/opt/{target.compiler.family}")
         return Discovery(False, f"{target.compiler.family} missing")
 
-    monkeypatch.setattr(build.compilers, "discover", fake_discover)
+    monkeypatch.setattr(compilers, "discover", fake_discover)
     installed.update({"mingw"})
-    t, found, why = build.resolve_target("win98")
+    t, found, why = compilers.resolve("win98")
     assert t.name == "win98-mingw" and found.found
     assert "borland missing" in why and "watcom missing" in why
     installed.add("watcom")
-    assert build.resolve_target("win98")[0].name == "win98-owc"
+    assert compilers.resolve("win98")[0].name == "win98-owc"
     installed.add("borland")
-    assert build.resolve_target("win98")[0].name == "win98-bcc"
+    assert compilers.resolve("win98")[0].name == "win98-bcc"
     installed.clear()
-    t, found, why = build.resolve_target("win98")
+    t, found, why = compilers.resolve("win98")
     assert t.name == "win98-bcc" and not found.found and "no compiler found" in why
 
 

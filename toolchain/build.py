@@ -9,18 +9,29 @@ which is how the 2024 port was built.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import shutil
+import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from rich.console import Console
 
-from toolchain import compilers, paths, render, sources
+from toolchain import compilers, paths, render, settings, sources
+from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import DEMO_DIR, ModelPair, pick_model
 from toolchain.package import write_manifest, write_zip
-from toolchain.smoke import smoke_test
-from toolchain.targets import Target, aliases, load_target
+from toolchain.smoke import family_of, smoke_test
+from toolchain.targets import Target
+
+MEDIA_KINDS = ("floppy", "iso")
+_DEFAULTS = settings.Settings()
+_MAIN = re.compile(rb"\bmain\s*\(")
 
 
 @dataclass(frozen=True)
@@ -28,16 +39,17 @@ class BuildOptions:
     target: str
     model: str | None = None
     tokenizer: str | None = None
-    out: Path = Path("dist")
+    out: Path = settings.anchored(_DEFAULTS.out)
     source: Path | None = None
-    prompt: str = "Once upon a time"
-    steps: int = 256
+    prompt: str = _DEFAULTS.prompt
+    steps: int = _DEFAULTS.steps
     models_dir: str | None = None
-    work: Path = paths.REPO_ROOT / "build"
+    work: Path = settings.anchored(_DEFAULTS.work)
     media: tuple[str, ...] = ()
     temperature: float = 1.0  # RUN.BAT's defaults; the user's own flags on the old PC win
     topp: float = 0.9
     seed: int | None = None
+    program: str | None = None
 
 
 @dataclass
@@ -48,26 +60,13 @@ class BuildResult:
     bundle: Path
     notes: list[str] = field(default_factory=list)
     media: list[Path] = field(default_factory=list)
+    audit: str = ""  # the audit's verdict line, empty for a source kit
+    smoke: str = ""  # what the test run of RUN.EXE showed, empty for a source kit
 
 
 def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
-    """A target name or alias -> (target, its compiler discovery, why chosen)."""
-    table = aliases()
-    if name not in table:
-        target = load_target(name)
-        return target, compilers.discover(target), f"target {name}"
-    skipped = []
-    candidates = [load_target(n) for n in table[name]]
-    for target in candidates:
-        found = compilers.discover(target)
-        if found.found:
-            why = f"{name} -> {target.name}: {target.compiler.name} found at {found.where}"
-            if skipped:
-                why += " (" + "; ".join(skipped) + ")"
-            return target, found, why
-        skipped.append(f"{target.compiler.name}: {found.where}")
-    first = candidates[0]
-    return first, compilers.discover(first), f"{name} -> {first.name}: no compiler found (" + "; ".join(skipped) + ")"
+    """A target name or alias -> (target, discovery, why): ``compilers.resolve``."""
+    return compilers.resolve(name)
 
 
 FLOPPY_BYTES = 1_457_664  # what one 1.44 MB FAT12 disk holds (2847 clusters of 512 bytes)
@@ -88,6 +87,8 @@ def _runtime_facts(target: Target) -> dict[str, object]:
     Windows 95 for MinGW), or has its runtime built in where that matters."""
     from toolchain.audit.imports import os_api
 
+    if family_of(target.platform.os) == "dos":
+        return {"runtime_dll": None, "runtime_builtin": False}  # DOS: no Win32 DLLs at all
     lacks_msvcrt = os_api(target.platform.os).no_msvcrt
     dll = target.compiler.runtime_dll
     missing = dll if dll is not None and dll.lower() == "msvcrt.dll" and lacks_msvcrt else None
@@ -162,13 +163,23 @@ def _run_bat(target: Target, opts: BuildOptions, steps: int) -> str:
                                  topp=opts.topp, seed=opts.seed)
 
 
+def _os_reserve_mb(target: Target, windows_mb: int = 24) -> tuple[int, str]:
+    """RAM the OS keeps for itself besides the model, and what to call it.
+    DOS and its extender need far less than Windows (toolchain/data/dos.yaml)."""
+    if family_of(target.platform.os) == "dos":
+        from toolchain.audit.platforms import load_yaml
+
+        return int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"]), "DOS and CauseWay"
+    return windows_mb, "Windows"
+
+
 def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> None:
     """A C file as DOS text (CRLF).  The engine's own sources must also be
     7-bit ASCII within 80 columns (a test keeps them so); a ported tree of
     the user's gets a warning instead, since its lines are theirs."""
-    text = src.read_bytes().decode("latin-1").replace("\r\n", "\n").replace("\n", "\r\n")
+    text = to_crlf(src.read_bytes())
     try:
-        render.check_dos_text(f"SRC\\{dst.name}", text)
+        check_dos_text(f"SRC\\{dst.name}", text)
     except BuildError as exc:
         if strict:
             raise
@@ -198,15 +209,66 @@ def _stage_bundle(
     render.write_dos_text(bundle / "README.TXT", readme)
 
 
-def build(opts: BuildOptions, console: Console) -> BuildResult:
-    """Run the whole pipeline for one target; raise RetroError on any failure."""
+def check_options(opts: BuildOptions) -> None:
+    """Refuse bad options in one line before anything is built."""
     if opts.steps < 0:
         raise ConfigError(f"--steps {opts.steps}: must be 0 (the model's context) or more")
     if opts.temperature < 0:
         raise ConfigError(f"--temperature {opts.temperature:g}: must be 0 (always the likeliest word) or more")
     if not 0 <= opts.topp <= 1:
         raise ConfigError(f"--topp {opts.topp:g}: must be between 0 and 1")
-    target, found, why = resolve_target(opts.target)
+    for kind in opts.media:
+        if kind not in MEDIA_KINDS:
+            raise ConfigError(f"--media {kind!r}: must be {' or '.join(repr(k) for k in MEDIA_KINDS)}")
+    out = opts.out
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a folder")
+    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {probe} is not writable")
+
+
+@contextmanager
+def _build_lock(work: Path, target: str) -> Iterator[None]:
+    """One build of a target at a time in one work folder: a second one would
+    delete the first one's sources under it."""
+    work.mkdir(parents=True, exist_ok=True)
+    with open(work / f".{target}.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise BuildError(f"another build of {target} is running in {work}; wait for it to finish") from None
+        yield
+
+
+def pick_program(files: list[Path], program: str | None) -> tuple[list[Path], str]:
+    """The C files of one program from a tree that may hold several.
+
+    A llama2.c tree has run.c, runq.c and test files, each with its own
+    ``main``: one program is built, by default run.c when there is one.
+    Returns the files to compile and a line saying which program it is.
+    """
+    c_files = [f for f in files if f.suffix == ".c"]
+    mains = [f for f in c_files if _MAIN.search(f.read_bytes())]
+    names = sorted(f.name for f in mains)
+    if program is None:
+        if len(mains) <= 1:
+            return files, f"program {names[0] if names else '(no main found)'}"
+        if "run.c" not in names:
+            raise ConfigError(f"the tree has several programs ({', '.join(names)}): choose one with --program")
+        program = "run.c"
+    if program not in names:
+        raise ConfigError(f"--program {program}: not a C file with a main in the tree "
+                          f"(programs: {', '.join(names) or 'none'})")
+    others = {f.name for f in mains} - {program}
+    left_out = f" (left out: {', '.join(sorted(others))})" if others else ""
+    return [f for f in files if f.name not in others], f"program {program}{left_out}"
+
+
+def build(opts: BuildOptions, console: Console) -> BuildResult:
+    """Run the whole pipeline for one target; raise RetroError on any failure."""
+    check_options(opts)
+    target, found, why = compilers.resolve(opts.target)
     console.print(f"[bold]target[/bold] {why}")
     _run_bat(target, opts, opts.steps)  # a prompt RUN.BAT cannot hold is refused before any work
     pair = pick_model(opts.model, opts.tokenizer, opts.models_dir)
@@ -217,16 +279,22 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     facts = _model_facts(target, pair, opts.steps)
     est = facts["estimate"]
     notes: list[str] = []
-    if not est.fits(target.platform.ram_mb << 20):  # type: ignore[attr-defined]
+    reserve_mb, os_word = _os_reserve_mb(target, est.os_reserve_bytes >> 20)  # type: ignore[attr-defined]
+    if est.needed_bytes + (reserve_mb << 20) > target.platform.ram_mb << 20:  # type: ignore[attr-defined]
         notes.append(
             f"warning: the model needs about {facts['ram_mb']} MB plus about "
-            f"{est.os_reserve_bytes >> 20} MB for Windows; a typical PC for {target.name} "  # type: ignore[attr-defined]
+            f"{reserve_mb} MB for {os_word}; a typical PC for {target.name} "
             f"has {target.platform.ram_mb} MB"
         )
     advice = _int8_advice(target, facts)
     if advice:
         notes.append(advice)
+    with _build_lock(opts.work, target.name):
+        return _build_locked(opts, console, target, found, pair, facts, notes)
 
+
+def _build_locked(opts: BuildOptions, console: Console, target: Target, found: compilers.Discovery,
+                  pair: ModelPair, facts: dict[str, object], notes: list[str]) -> BuildResult:
     work = opts.work / target.name
     src_dir = work / "src"
     if opts.source is not None:
@@ -235,26 +303,36 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
         if src_dir.exists():
             shutil.rmtree(src_dir)
         result = port_tree(opts.source, src_dir, compiler=target.compiler.family)
+        files, which = pick_program([src_dir / p.name for p in result.files], opts.program)
+        for f in sorted(set(src_dir.glob("*.c")) - set(files)):
+            f.unlink()
         srcset = render.SourceSet(
-            tuple(sorted(p.name for p in result.files if p.suffix == ".c")),
-            tuple(sorted(p.name for p in result.files if p.suffix == ".h")),
+            tuple(sorted(p.name for p in files if p.suffix == ".c")),
+            tuple(sorted(p.name for p in files if p.suffix == ".h")),
         )
-        console.print(f"[bold]port[/bold]   {opts.source}: {len(result.changes)} changes -> {src_dir}")
+        console.print(f"[bold]port[/bold]   {opts.source}: {len(result.changes)} changes -> {src_dir}; {which}")
     else:
         srcset = sources.lay_sources(sources.engine_files(target), src_dir)
     render.write_dos_text(src_dir / target.make.makefile, render.render_makefile(target, srcset))
     render.write_dos_text(src_dir / "BUILD.BAT", render.render_build_bat(target))
 
     exe: Path | None = None
+    verdict = smoke_detail = ""
     if found.found:
         with console.status(f"compiling with {target.compiler.name}"):
-            unstripped = compilers.toolchain_for(target).build(target, src_dir, target.make.makefile, found)
+            built = compilers.toolchain_for(target).build(target, src_dir, target.make.makefile, found)
+        finish = compilers.hook(target, "finish")
+        if finish is not None:
+            finish(target, built.exe)
         exe = work / target.names.exe
-        _strip(target, unstripped, exe)
+        _strip(target, built.exe, exe)
         console.print(f"[bold]built[/bold]  {exe} ({exe.stat().st_size} bytes)")
-        _audit(target, exe, unstripped, console)
-        if opts.source is None and target.compiler.family == "mingw":
-            _link_surface(target, src_dir, console)
+        with console.status("auditing RUN.EXE"):
+            verdict = _audit(target, exe, built, console)
+        surface = compilers.hook(target, "check_link_surface")
+        if opts.source is None and surface is not None:
+            with console.status("checking the link surface"):
+                console.print(f"[bold]link[/bold]   {surface(target, src_dir)}")
     else:
         notes.append(
             f"{target.compiler.name} is not installed here ({found.where}); "
@@ -265,15 +343,19 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts,
                   strict_sources=opts.source is None, notes=notes)
     if exe is not None:
-        with console.status("test-running RUN.EXE under Wine"):
-            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer)
+        # The emulated PC (DOSBox) gets the target's typical RAM, or what the model needs.
+        ram_mb = max(target.platform.ram_mb, int(facts["ram_mb"]) + _os_reserve_mb(target)[0])  # type: ignore[call-overload]
+        with console.status("test-running RUN.EXE"):
+            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer,
+                               family=family_of(target.platform.os), cpu=target.platform.cpu, ram_mb=ram_mb)
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
+        smoke_detail = smoke.detail
     write_manifest(bundle)
     zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
-    result = BuildResult(target, zip_path, exe is not None, bundle, notes)
+    out = BuildResult(target, zip_path, exe is not None, bundle, notes, audit=verdict, smoke=smoke_detail)
     for kind in opts.media:
-        result.media += _write_media(kind, bundle, opts.out, target)
-    return result
+        out.media += _write_media(kind, bundle, opts.out, target)
+    return out
 
 
 def _strip(target: Target, unstripped: Path, exe: Path) -> None:
@@ -282,10 +364,6 @@ def _strip(target: Target, unstripped: Path, exe: Path) -> None:
     binutils' strip stamps the PE header with the current time unless
     SOURCE_DATE_EPOCH is set; 0 matches the linker's --no-insert-timestamp.
     """
-    import os
-    import subprocess
-
-
     if target.compiler.strip:
         proc = subprocess.run(
             [target.compiler.strip, "-o", str(exe), str(unstripped)],
@@ -297,47 +375,20 @@ def _strip(target: Target, unstripped: Path, exe: Path) -> None:
         shutil.copyfile(unstripped, exe)
 
 
-def _audit(target: Target, exe: Path, unstripped: Path, console: Console) -> None:
+def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) -> str:
+    """Audit the exe; a failing verdict stops the build, a passing one is returned."""
     from toolchain.audit import audit_exe
 
-    report = audit_exe(exe, os=target.platform.os, cpu=target.platform.cpu, symbols_exe=unstripped)
+    report = audit_exe(exe, os=target.platform.os, cpu=target.platform.cpu, symbols_exe=built.exe,
+                       map_file=built.map_file)
     if not report.ok:
         report.render(console)
         raise AuditError(f"{exe}: {report.verdict}")
     console.print(f"[bold]audit[/bold]  {report.verdict}")
     for finding in report.findings:
         if finding.severity == "warn":  # the verdict counts them: say what they are
-            console.print(f"[yellow]warning[/yellow] {finding.message}", markup=True)
-
-
-def _link_surface(target: Target, src_dir: Path, console: Console) -> None:
-    """The engine's objects may call only C89 and the target OS's API: a C99
-    call would build here (libmingwex has it) and fail on Borland/Watcom.
-
-    The objects are compiled again with -fno-builtin, so that they call what
-    the source says, not what GCC's optimiser substitutes (sincos, sqrtf).
-    """
-    import subprocess
-
-    from toolchain.audit import check_link_surface
-
-    out = src_dir.parent / "c89check"
-    out.mkdir(exist_ok=True)
-    c = target.compiler
-    objects = []
-    for src in paths.engine_sources():
-        obj = out / (src.stem + ".o")
-        cmd = [c.cc, *c.std, *(f"-D{d}" for d in c.defines), "-fno-builtin", "-c", str(src_dir / src.name),
-               "-o", str(obj)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BuildError(f"{src.name}: compiling for the C89 check failed: {proc.stderr.strip()[-300:]}")
-        objects.append(obj)
-    findings = check_link_surface(objects, os=target.platform.os)
-    fails = [f for f in findings if f.severity == "fail"]
-    if fails:
-        raise AuditError(f"{src_dir}: not C89: " + "; ".join(f"{f.where} {f.message}".strip() for f in fails))
-    console.print(f"[bold]link[/bold]   the engine calls only C89 and {target.platform.os_name} APIs")
+            console.print(f"[yellow]warning[/yellow] {finding.message}")
+    return report.verdict
 
 
 def _write_media(kind: str, bundle: Path, out: Path, target: Target) -> list[Path]:
@@ -353,4 +404,4 @@ def _write_media(kind: str, bundle: Path, out: Path, target: Target) -> list[Pat
 
         with progress_bar("writing the CD image") as advance:
             return [write_iso(bundle, out / f"retrollama-{target.name}.iso", progress=advance)]
-    raise ConfigError(f"--media {kind!r}: must be 'floppy' or 'iso'")
+    raise ConfigError(f"--media {kind!r}: must be {' or '.join(repr(k) for k in MEDIA_KINDS)}")

@@ -36,14 +36,15 @@ def refusal(value: str) -> str | None:
     return None
 
 
-def bat_text(value: object, what: str = "a batch file value") -> str:
+def bat_text(value: object, what: str = "a batch file value", keep_percent: bool = False) -> str:
     """``value`` as it must be written in a batch line: ``%`` doubled; ConfigError if unsafe.
 
     ``what`` names the source of the value (``--prompt``, ``targets/x.yaml:
-    make.program``) for the one-line error.
+    make.program``) for the one-line error.  ``keep_percent`` is for our own
+    ``REM`` advice lines that show the user a ``%VARIABLE%`` to type.
     """
     text = str(value)
     why = refusal(text)
     if why is not None:
         raise ConfigError(f"{what} {text[:60]!r}: {why}")
-    return text.replace("%", "%%")
+    return text if keep_percent else text.replace("%", "%%")

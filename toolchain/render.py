@@ -1,78 +1,30 @@
 """Rendering: target + source list -> makefile, BUILD.BAT, RUN.BAT, README.TXT.
 
-All DOS-side text is rendered with CRLF line ends by Jinja2 (GNU make reads
-CRLF makefiles too, so the file that builds here is the file in the bundle)
-and must be 7-bit ASCII with lines of at most 80 columns; ``check_dos_text``
-enforces that for every file the bundle gets.
+All DOS-side text is rendered with CRLF line ends (``toolchain.templating``;
+GNU make reads CRLF makefiles too, so the file that builds here is the file
+in the bundle) and checked by the DOS-text policy (``toolchain.dostext``).
+The compile flags come from ``compilers.compile_flags``, the one place a
+target's recipe is assembled.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from toolchain import paths
-from toolchain.compilers import toolchain_for
+from toolchain import __version__
+from toolchain.compilers import compile_flags, toolchain_for
 from toolchain.dosbatch import bat_text
-from toolchain.errors import BuildError, ConfigError
+from toolchain.dostext import MAX_COLUMNS, check_dos_text, write_dos_text
+from toolchain.errors import ConfigError
 from toolchain.targets import Target
+from toolchain.templating import environment, render, wrap
 
-MAX_COLUMNS = 80
-
-
-def wrap(items: Iterable[str] | str, indent: int, cont: str = " \\", width: int = 78) -> str:
-    """Join words into continuation lines that fit ``width`` columns.
-
-    ``indent`` is the column where the value starts on the first line (after
-    ``NAME = ``); continuation lines are indented to the same column.
-    """
-    words = items.split() if isinstance(items, str) else list(items)
-    lines: list[str] = []
-    current = ""
-    for word in words:
-        candidate = f"{current} {word}" if current else word
-        if current and indent + len(candidate) + len(cont) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = candidate
-    lines.append(current)
-    return (cont + "\n" + " " * indent).join(lines)
-
-
-def environment() -> Environment:
-    """The Jinja2 environment for every template: strict, CRLF, literal tabs."""
-    env = Environment(
-        loader=FileSystemLoader(str(paths.TEMPLATES_DIR)),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        newline_sequence="\r\n",
-        autoescape=False,
-    )
-    env.filters["wrap"] = wrap
-    env.filters["bat"] = bat_text
-    return env
-
-
-def _render(template: str, **ctx: Any) -> str:
-    """Render a template; every line end becomes CRLF (filters emit LF)."""
-    text = environment().get_template(template).render(**ctx)
-    return text.replace("\r\n", "\n").replace("\n", "\r\n")
-
-
-def compile_flags(target: Target) -> list[str]:
-    """Every compile flag of a target, in a fixed order."""
-    c = target.compiler
-    prefix = toolchain_for(target).define_prefix
-    defines = [*c.defines]
-    if target.platform.simd != "none":
-        defines += c.simd_defines.get(target.platform.simd, [])
-    return [*c.std, *c.optimize, *c.cpu_flags, *c.fp_flags, *c.extra, *(prefix + d for d in defines)]
+__all__ = [
+    "MAX_COLUMNS", "SourceSet", "check_dos_text", "compile_flags", "environment", "link_flags",
+    "makefile_context", "render_build_bat", "render_makefile", "render_readme", "render_run_bat", "run_defaults",
+    "write_dos_text", "wrap",
+]
 
 
 def link_flags(target: Target) -> list[str]:
@@ -113,13 +65,23 @@ def makefile_context(target: Target, sources: SourceSet) -> dict[str, Any]:
 
 def render_makefile(target: Target, sources: SourceSet) -> str:
     """The makefile for the target's make dialect."""
-    return _render(target.make.template, **makefile_context(target, sources))
+    return render(target.make.template, **makefile_context(target, sources))
+
+
+def _setup_lines(target: Target) -> list[str]:
+    """BUILD.BAT's note on the compiler's variables; a family may have
+    other lines per OS (``dos_setup_by_os``: Watcom on MS-DOS)."""
+    family = toolchain_for(target)
+    lines: list[str] = getattr(family, "dos_setup_by_os", {}).get(target.platform.os, family.dos_setup)
+    return lines
 
 
 def render_build_bat(target: Target) -> str:
     """BUILD.BAT: rebuild RUN.EXE on the old PC with the target's compiler."""
-    ctx = {"target": target, "makefile": target.make.makefile, "exe_lower": target.names.exe.lower()}
-    return _render("build.bat.j2", **ctx)
+    ctx = {"target": target, "makefile": target.make.makefile, "exe_lower": target.names.exe.lower(),
+           "make_args": toolchain_for(target).dos_make_args(target.make.makefile),
+           "setup": _setup_lines(target)}
+    return render("build.bat.j2", **ctx)
 
 
 def run_defaults(steps: int, temperature: float = 1.0, topp: float = 0.9, seed: int | None = None) -> str:
@@ -151,31 +113,9 @@ def render_run_bat(target: Target, *, prompt: str, steps: int, temperature: floa
             f"--prompt {prompt[:40]!r}...: {len(escaped)} characters, but at most {room} fit RUN.BAT's "
             f"default line ({MAX_COLUMNS} columns); type a longer one on the old PC: RUN -i \"...\""
         )
-    return _render("run.bat.j2", target=target, prompt=prompt, defaults=defaults)
+    return render("run.bat.j2", target=target, prompt=prompt, defaults=defaults)
 
 
 def render_readme(target: Target, **facts: Any) -> str:
     """README.TXT: what it is, what to type, memory and speed, rebuilding."""
-    from toolchain import __version__
-
-    return _render("readme.txt.j2", target=target, version=__version__, **facts)
-
-
-def check_dos_text(name: str, text: str) -> None:
-    """Refuse text a DOS-era editor or COMMAND.COM would choke on."""
-    for number, line in enumerate(text.split("\r\n"), start=1):
-        if "\n" in line or "\r" in line:
-            raise BuildError(f"{name}:{number}: line does not end in CRLF")
-        if not line.isascii():
-            raise BuildError(f"{name}:{number}: not 7-bit ASCII")
-        if len(line) > MAX_COLUMNS:
-            raise BuildError(f"{name}:{number}: {len(line)} columns (at most {MAX_COLUMNS})")
-    if not text.endswith("\r\n"):
-        raise BuildError(f"{name}: must end with CRLF")
-
-
-def write_dos_text(path: Path, text: str) -> Path:
-    """Check and write a DOS text file byte for byte (no newline translation)."""
-    check_dos_text(path.name, text)
-    path.write_bytes(text.encode("ascii"))
-    return path
+    return render("readme.txt.j2", target=target, version=__version__, **facts)

@@ -3,7 +3,7 @@
 Windows 9x ships ``FTP.EXE``, which speaks only active mode (the server
 connects back for every transfer, ``PORT``) and starts in ASCII mode, which
 corrupts RUN.EXE and the model unless ``binary`` is typed first
-(platform-facts.md section 9).  So the server takes both active and passive
+(docs/platform.md §9).  So the server takes both active and passive
 transfers, allows nothing but change-dir, list and retrieve (``elr``), is
 confined to the bundle folder, and prints the exact commands to type.
 
@@ -89,7 +89,7 @@ class BundleHandler(FTPHandler):
     banner = "retrollama bundle server (read-only). Type 'binary' before any get."
     permit_foreign_addresses = False  # active mode connects back only to the client's own IP
     permit_privileged_ports = False
-    use_sendfile = False  # libraries.md: safer on unusual file systems
+    use_sendfile = False  # docs/libraries.md: safer on unusual file systems
     timeout = 600
 
     def ftp_NLST(self, path: str):  # type: ignore[no-untyped-def]  # pyftpdlib's signature

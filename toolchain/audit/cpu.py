@@ -3,7 +3,7 @@ CPU (or OS) cannot execute.
 
 A Pentium meeting a CMOV stops with "illegal instruction" somewhere in the
 middle of a run; Debian's MinGW runtime is full of them even with
-``-march=pentium`` (platform-facts.md §7.4).  capstone's instruction groups are
+``-march=pentium`` (docs/platform.md §3).  capstone's instruction groups are
 not CPU generations, so the decision comes from explicit mnemonic tables in
 ``toolchain/data/cpu_baselines.yaml``; the groups are only a second net.
 """
@@ -137,15 +137,66 @@ def _disassembler() -> capstone.Cs:
     return md
 
 
-def scan_code(code: bytes, address: int, gate: Gate) -> list[CpuHit]:
-    """Linear sweep of one block of code; undecodable bytes are skipped."""
-    out: list[CpuHit] = []
+def _jump_tables(code: bytes, address: int) -> list[tuple[int, int]]:
+    """(start, end) of the switch tables that live inside this block of code.
+
+    Open Watcom places a ``switch`` table of 4-byte case addresses right after
+    the function, in the code section; a linear sweep decodes those addresses
+    as instructions (0xF4, the high byte of 0x0040F4xx, reads as ``hlt``).  A
+    range is data only when the code itself proves it: an indexed jump
+    ``jmp [reg*4 + table]`` names the table, and the table runs on for as long
+    as each entry is an address inside this block.  Bytes nothing points at
+    are still swept as code, so the check stays as strict as before.
+    """
+    end = address + len(code)
+    starts: set[int] = set()
     for insn in _disassembler().disasm(code, address):
-        if insn.id == 0:  # skipdata pseudo-instruction: its groups raise CsError
+        if insn.id == 0 or insn.mnemonic != "jmp" or len(insn.operands) != 1:
             continue
-        verdict = gate.classify(insn)
-        if verdict:
-            out.append(CpuHit(insn.address, insn.mnemonic, insn.op_str, bytes(insn.bytes).hex(" "), *verdict))
+        op = insn.operands[0]
+        if op.type == capstone.x86.X86_OP_MEM and op.mem.scale == 4 and op.mem.base == 0:
+            disp = op.mem.disp & 0xFFFFFFFF
+            if address <= disp < end:
+                starts.add(disp)
+    tables: list[tuple[int, int]] = []
+    for start in sorted(starts):
+        pos = start
+        while pos + 4 <= end:
+            entry = int.from_bytes(code[pos - address:pos - address + 4], "little")
+            if not address <= entry < end:
+                break
+            pos += 4
+        if pos > start:
+            tables.append((start, pos))
+    return tables
+
+
+def _code_ranges(code: bytes, address: int) -> list[tuple[int, int]]:
+    """The block minus its switch tables (merged, in address order)."""
+    ranges: list[tuple[int, int]] = []
+    pos = address
+    for start, stop in _jump_tables(code, address):
+        if stop <= pos:
+            continue
+        if start > pos:
+            ranges.append((pos, start))
+        pos = max(pos, stop)
+    if pos < address + len(code):
+        ranges.append((pos, address + len(code)))
+    return ranges
+
+
+def scan_code(code: bytes, address: int, gate: Gate) -> list[CpuHit]:
+    """Linear sweep of one block of code, stepping over its switch tables;
+    undecodable bytes are skipped."""
+    out: list[CpuHit] = []
+    for lo, hi in _code_ranges(code, address):
+        for insn in _disassembler().disasm(code[lo - address:hi - address], lo):
+            if insn.id == 0:  # skipdata pseudo-instruction: its groups raise CsError
+                continue
+            verdict = gate.classify(insn)
+            if verdict:
+                out.append(CpuHit(insn.address, insn.mnemonic, insn.op_str, bytes(insn.bytes).hex(" "), *verdict))
     return out
 
 

@@ -29,6 +29,8 @@ _SCN_CNT_CODE = 0x00000020
 
 # GNU ld map: "                0x00401000                _main"
 _GNU_MAP_LINE = re.compile(r"^\s+0x([0-9A-Fa-f]+)\s+([A-Za-z_.$?@][\w.$@?]*)\s*$")
+# Open Watcom 2 flat map: "00405520       main_" (absolute, '*'/'+' marks)
+_FLAT_MAP_LINE = re.compile(r"^([0-9A-Fa-f]{8})[*+]?\s+([A-Za-z_.$?@][\w.$@?]*)\s*$")
 # Open Watcom / Borland map: "0001:00000010       _main" (section:offset)
 _SEG_MAP_LINE = re.compile(r"^\s*([0-9A-Fa-f]{4}):([0-9A-Fa-f]{8})\+?\s+([A-Za-z_.$?@][\w.$@?]*)")
 
@@ -110,8 +112,9 @@ def from_coff(exe: Path) -> Symbolizer:
 
 
 def from_map(map_file: Path, pe: pefile.PE) -> Symbolizer:
-    """Symbols from a linker map: GNU ld (absolute 0x addresses) or the
-    section:offset form of Open Watcom and Borland (section n = nth PE section).
+    """Symbols from a linker map: GNU ld (absolute 0x addresses), Open Watcom
+    2's flat addresses, or the section:offset form of Open Watcom 1.x and
+    Borland (section n = nth PE section).
 
     Maps list global symbols only, so a hit in a static function is named
     after the global that precedes it; an unstripped twin is more precise.
@@ -126,6 +129,12 @@ def from_map(map_file: Path, pe: pefile.PE) -> Symbolizer:
     pairs: list[tuple[int, str]] = []
     for line in text.splitlines():
         m = _GNU_MAP_LINE.match(line)
+        if m:
+            addr = int(m.group(1), 16)
+            if lo <= addr < hi:
+                pairs.append((addr, m.group(2)))
+            continue
+        m = _FLAT_MAP_LINE.match(line)
         if m:
             addr = int(m.group(1), 16)
             if lo <= addr < hi:

@@ -21,7 +21,7 @@ from toolchain.errors import AuditError, ConfigError
     help={
         "exe": "the .exe to audit",
         "target": "target name (targets/*.yaml) whose platform.os and platform.cpu apply",
-        "os": "target OS instead of --target: win95 win95osr2 win98 win98se winme nt4",
+        "os": "target OS instead of --target: win95 win95osr2 win98 win98se winme nt4 dos",
         "cpu": "CPU baseline instead of --target: i386 i486 pentium pentium-mmx k6 k6-2 pentiumpro pentium2 pentium3",
         "symbols": "unstripped twin of the exe, to name the function of each CPU hit",
         "map": "linker map file, to name functions when there is no unstripped twin",
@@ -34,19 +34,11 @@ def audit(c, exe, target=None, os=None, cpu=None, symbols=None, map=None, json=F
 
 
 def platform_of(target: str) -> tuple[str, str]:
-    """(os, cpu) of a target, or of an alias whose targets all agree on them."""
-    from toolchain.targets import aliases, load_target, target_names
+    """(os, cpu) of a target or alias, through the one resolver every task uses."""
+    from toolchain.compilers import resolve
 
-    alias = aliases().get(target)
-    if alias is None:
-        t = load_target(target)
-        return t.platform.os, t.platform.cpu
-    known = set(target_names())
-    pairs = {(t.platform.os, t.platform.cpu) for t in (load_target(n) for n in alias if n in known)}
-    if len(pairs) != 1:
-        raise ConfigError(f"alias {target!r} stands for targets with different platforms "
-                          f"({', '.join(alias)}): name the target the exe was built for")
-    return pairs.pop()
+    t = resolve(target)[0]
+    return t.platform.os, t.platform.cpu
 
 
 @user_errors

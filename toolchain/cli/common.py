@@ -1,4 +1,10 @@
-"""What every task module shares: turning RetroError into a one-line exit."""
+"""What every task module shares: the one task idiom.
+
+A task is ``@task`` over a thin function whose body is wrapped in
+``user_errors``; options that must be numbers are read with ``int_option``
+inside that body, so a bad value is one line and exit code 2, like every
+other user error.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import Any, Callable, TypeVar
 
 from invoke import Exit
 
-from toolchain.errors import RetroError
+from toolchain.errors import ConfigError, RetroError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,3 +35,11 @@ def user_errors(func: F) -> F:
             raise Exit("interrupted", code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def int_option(name: str, value: object) -> int:
+    """An integer option, or a ConfigError naming the option."""
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ConfigError(f"--{name} {value!r}: must be a whole number") from None

@@ -10,9 +10,10 @@ from invoke import Collection, Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from toolchain import paths
-from toolchain.cli.common import user_errors
+from toolchain import paths, settings
+from toolchain.cli.common import int_option, user_errors
 from toolchain.dosbatch import REFUSED_HELP
+from toolchain.errors import ConfigError
 
 
 def _console() -> Console:
@@ -24,7 +25,7 @@ def _console() -> Console:
         "target": "target name or alias (win98, win95, nt4); see `invoke targets`",
         "model": "llama2.c checkpoint (default: first model found, see README)",
         "tokenizer": "tokenizer.bin matching the model (default: found beside it)",
-        "out": "folder for the zip (default: dist)",
+        "out": "folder for the zip (default: dist in the project)",
         "source": "build a llama2.c-style C99 tree ported by `invoke port` instead of engine/",
         "prompt": "default prompt RUN.BAT uses; % is kept, but " + REFUSED_HELP + " are refused",
         "temperature": "RUN.BAT's default temperature (default 1.0; 0 = always the likeliest word)",
@@ -32,46 +33,71 @@ def _console() -> Console:
         "seed": "RUN.BAT's default random seed (default: the clock, a new story each run)",
         "steps": "tokens RUN.BAT generates (0 = the model's context length)",
         "media": "also write disk images: floppy, iso, or floppy,iso",
+        "program": "with --source: the C file whose main is built (default run.c when the tree has several)",
+        "all": "build every (target, model) pair in parallel, with a summary table (see --targets, --models)",
+        "targets": "with --all: targets, aliases or patterns, comma-separated (e.g. 'win98*,dos*'; default: all)",
+        "models": "with --all: models (registry names or files), comma-separated (default: the default model)",
+        "jobs": "with --all: pairs built at once (default: the number of cores)",
     }
 )
-def build(c, target="win98", model=None, tokenizer=None, out=None, source=None, prompt="Once upon a time",
-          steps=256, media=None, temperature=None, topp=None, seed=None):
+def build(c, target=None, model=None, tokenizer=None, out=None, source=None, prompt=None,
+          steps=None, media=None, program=None, all_=False, targets=None, models=None, jobs=None,
+          temperature=None, topp=None, seed=None):
     """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
-    _build(c, target, model, tokenizer, out, source, prompt, int(steps), media, (temperature, topp, seed))
+    if all_ or targets or models or jobs:
+        _build_all(c, all_, targets, models, jobs, target=target, model=model, tokenizer=tokenizer, out=out,
+                   source=source, prompt=prompt, steps=steps, media=media, program=program,
+                   sampling=(temperature, topp, seed))
+        return
+    _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, (temperature, topp, seed))
 
 
-def _number(option: str, value: str | None, kind: type) -> float | int | None:  # type: ignore[type-arg]
-    if value is None:
-        return None
+def _float_option(name: str, value: object) -> float:
     try:
-        return kind(value)  # type: ignore[no-any-return]
+        return float(str(value))
     except ValueError:
-        from toolchain.errors import ConfigError
+        raise ConfigError(f"--{name} {value!r}: not a number") from None
 
-        raise ConfigError(f"--{option} {value!r}: not a {'whole ' if kind is int else ''}number") from None
+
+def _sampling(sampling: tuple[object, object, object]) -> dict[str, object]:
+    """--temperature, --topp, --seed -> BuildOptions fields (RUN.BAT's defaults)."""
+    temperature, topp, seed = sampling
+    return {
+        "temperature": 1.0 if temperature is None else _float_option("temperature", temperature),
+        "topp": 0.9 if topp is None else _float_option("topp", topp),
+        "seed": None if seed is None else int_option("seed", seed),
+    }
+
+
+def _options(c, target, model, tokenizer, out, source, prompt, steps, media, program,  # type: ignore[no-untyped-def]
+             sampling=(None, None, None)):
+    """The command line and the settings layers -> BuildOptions (checked before anything is built)."""
+    from toolchain.build import BuildOptions
+
+    s = settings.from_layers(c.config.get("retrollama"), target=target, prompt=prompt,
+                             steps=None if steps is None else int_option("steps", steps))
+    opts = BuildOptions(
+        target=s.target,
+        model=model,
+        tokenizer=tokenizer,
+        out=Path(out) if out else settings.anchored(s.out),
+        source=Path(source) if source else None,
+        prompt=s.prompt,
+        steps=s.steps,
+        models_dir=s.models_dir,
+        work=settings.anchored(s.work),
+        media=tuple(m.strip() for m in media.split(",")) if media else (),
+        program=program,
+        **_sampling(sampling),
+    )
+    return opts, s
 
 
 @user_errors
-def _build(c, target, model, tokenizer, out, source, prompt, steps, media, sampling=(None, None, None)):
-    from toolchain.build import BuildOptions
+def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling=(None, None, None)):
     from toolchain.build import build as run_build
 
-    cfg = c.config.get("retrollama", {})
-    opts = BuildOptions(
-        target=target,
-        model=model,
-        tokenizer=tokenizer,
-        out=Path(out or cfg.get("out", "dist")),
-        source=Path(source) if source else None,
-        prompt=prompt,
-        steps=steps,
-        models_dir=cfg.get("models_dir"),
-        work=Path(cfg.get("work") or paths.REPO_ROOT / "build"),
-        media=tuple(m.strip() for m in media.split(",")) if media else (),
-        temperature=_number("temperature", sampling[0], float) if sampling[0] is not None else 1.0,
-        topp=_number("topp", sampling[1], float) if sampling[1] is not None else 0.9,
-        seed=_number("seed", sampling[2], int),
-    )
+    opts, _ = _options(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling)
     console = _console()
     result = run_build(opts, console)
     for note in result.notes:
@@ -80,6 +106,33 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media, sampl
         console.print(f"[bold]media[/bold]  {image}")
     kind = "bundle" if result.exe_built else "source kit, no RUN.EXE"
     console.print(f"[bold green]wrote[/bold green] {result.zip_path} ({kind})")
+
+
+@user_errors
+def _build_all(c, all_, targets, models, jobs, *, target, model, tokenizer, **common):
+    from toolchain import matrix
+    from toolchain.build import check_options
+    from toolchain.targets import aliases, target_names
+
+    if not all_:
+        raise ConfigError("--targets, --models and --jobs go with --all")
+    if target or model or tokenizer:
+        raise ConfigError("--all builds the targets of --targets and the models of --models, "
+                          "not --target/--model/--tokenizer")
+    n_jobs = None if jobs is None else int_option("jobs", jobs)
+    if n_jobs is not None and n_jobs < 1:
+        raise ConfigError(f"--jobs {n_jobs}: must be 1 or more")
+    opts, s = _options(c, None, None, None, **common)
+    check_options(opts)
+    names = matrix.select_targets(targets, target_names(), aliases())
+    pairs = [matrix.Pair(t, m) for m in matrix.select_models(models) for t in names]
+    console = _console()
+    results = matrix.build_all(pairs, opts, settings.anchored(s.work) / "all", opts.out, console, jobs=n_jobs)
+    Console().print(matrix.summary_table(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise ConfigError(f"{len(failed)} of {len(results)} builds failed (their logs are named above)")
+    console.print(f"[bold green]built[/bold green] {len(results)} bundles into {opts.out}")
 
 
 @task
@@ -143,4 +196,4 @@ def register(ns: Collection) -> None:
     """Add the core tasks and their default settings."""
     for t in (build, targets, test, docs):
         ns.add_task(t)
-    ns.configure({"retrollama": {"models_dir": None, "out": "dist", "work": "build"}})
+    ns.configure({"retrollama": settings.defaults()})

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from invoke import Collection, task
 from rich.console import Console
 from rich.table import Table
 
-from toolchain import paths
-from toolchain.cli.common import user_errors
+from toolchain import paths, settings
+from toolchain.cli.common import int_option, user_errors
 from toolchain.errors import ConfigError, ModelError
 
 MB = 1024 * 1024
@@ -23,10 +24,9 @@ def _platform(target: str | None):  # type: ignore[no-untyped-def]
     """The target's platform (an alias such as win98 means its first target: they share one)."""
     if not target:
         return None
-    from toolchain.targets import aliases, load_target
+    from toolchain.compilers import resolve
 
-    names = aliases().get(target)
-    return load_target(names[0] if names else target).platform
+    return resolve(target)[0].platform
 
 
 def _ram(ram: str | None, target: str | None) -> tuple[int | None, int | None, str]:
@@ -172,18 +172,25 @@ def _inspect(model: str, tokenizer: str | None, ram: str | None, steps: int, tar
         "port": "TCP port (default 2121; 21 needs root)",
     }
 )
-def serve(c, bundle=None, target=None, bind="127.0.0.1", port=2121):
+def serve(c, bundle=None, target=None, bind="127.0.0.1", port="2121"):
     """Serve a bundle read-only over FTP (anonymous, active + passive) and say what to type on Windows 98."""
-    _serve(bundle, target, bind, int(port))
+    _serve(c.config.get("retrollama"), bundle, target, bind, port)
 
 
 @user_errors
-def _serve(bundle: str | None, target: str | None, bind: str, port: int) -> None:
+def _serve(config: Any, bundle: str | None, target: str | None, bind: str, port_text: str) -> None:
     from toolchain.serve import serve as run_server
 
+    port = int_option("port", port_text)
     if bundle and target:
         raise ConfigError("give --bundle or --target, not both")
-    source = Path(bundle) if bundle else paths.REPO_ROOT / "dist" / f"retrollama-{target or 'win98'}.zip"
+    if bundle:
+        source = Path(bundle)
+    else:
+        from toolchain.compilers import resolve
+
+        s = settings.from_layers(config, target=target)
+        source = settings.anchored(s.out) / f"retrollama-{resolve(s.target)[0].name}.zip"
     why = run_server(source, bind, port)
     _console().print(f"server {why}")
 

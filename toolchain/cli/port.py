@@ -16,10 +16,9 @@ def _family(target: str | None, compiler: str | None) -> str:
     if target and compiler:
         raise PortError("give --target or --compiler, not both")
     if target:
-        from toolchain.targets import aliases, load_target
+        from toolchain.compilers import resolve
 
-        names = aliases().get(target)
-        return load_target(names[0] if names else target).compiler.family
+        return resolve(target)[0].compiler.family
     return compiler or "gcc"
 
 

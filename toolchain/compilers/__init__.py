@@ -1,8 +1,12 @@
 """Compiler families behind one protocol: find the compiler, build with it.
 
-One module per family (mingw, watcom, borland) and a registry keyed by the
-target's ``compiler.family``.  Adding a compiler means one module here and
-one YAML base in ``targets/``.
+Everything the project knows about a compiler lives in two places: the
+family's YAML base in ``targets/`` (its flags, the make dialect and template)
+and its module here (how to find it, how to run the build, its flag syntax,
+optional checks).  Adding a compiler is one module, one YAML base and one
+makefile template; ``register`` adds a family that is not built in (the tests
+prove the claim with a fake one).  Nothing outside this package asks which
+family a target has.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol, cast
 
-from toolchain.targets import Target
+from toolchain.errors import ConfigError
+from toolchain.targets import Target, aliases, load_target
 
 
 @dataclass(frozen=True)
@@ -27,29 +32,70 @@ class Discovery:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Built:
+    """What a family's build leaves: the unstripped exe and, where the linker
+    writes no COFF symbols, its map file (the audit names functions from it)."""
+
+    exe: Path
+    map_file: Path | None = None
+
+
 class Toolchain(Protocol):
-    """What every compiler family module provides."""
+    """What every compiler family module provides.
+
+    Optional hooks a module may define as well:
+
+    * ``check_link_surface(target, src_dir) -> str``: prove the engine's
+      objects call only C89 and the OS API; returns the line to print.
+    * ``finish(target, exe) -> None``: last touches on the linked exe
+      (e.g. a reproducible PE timestamp).
+    """
 
     object_suffix: str
     define_prefix: str
 
     def discover(self, target: Target, environ: Mapping[str, str]) -> Discovery: ...
 
-    def build(self, target: Target, src_dir: Path, makefile: str, found: Discovery) -> Path:
-        """Build in ``src_dir`` with the rendered makefile; return the unstripped exe."""
+    def build(self, target: Target, src_dir: Path, makefile: str, found: Discovery) -> Built:
+        """Build in ``src_dir`` with the rendered makefile."""
         ...
+
+    def dos_make_args(self, makefile: str) -> str:
+        """The arguments BUILD.BAT gives ``make.program`` on the old PC."""
+        ...
+
+
+_REGISTERED: dict[str, Toolchain] = {}
+
+
+def register(family: str, module: object) -> None:
+    """Add a compiler family (a module or object with the Toolchain members)."""
+    _REGISTERED[family] = cast(Toolchain, module)
 
 
 def registry() -> dict[str, Toolchain]:
     """family name -> module implementing the Toolchain protocol."""
     from toolchain.compilers import borland, mingw, watcom
 
-    return {"mingw": mingw, "watcom": watcom, "borland": borland}  # type: ignore[dict-item]
+    return {"mingw": cast(Toolchain, mingw), "watcom": cast(Toolchain, watcom),
+            "borland": cast(Toolchain, borland), **_REGISTERED}
 
 
 def toolchain_for(target: Target) -> Toolchain:
     """The family module for a target."""
-    return registry()[target.compiler.family]
+    families = registry()
+    family = target.compiler.family
+    if family not in families:
+        raise ConfigError(f"target {target.name}: compiler.family {family!r} has no module "
+                          f"(known: {', '.join(sorted(families))})")
+    return families[family]
+
+
+def hook(target: Target, name: str) -> Callable[..., object] | None:
+    """An optional hook of the target's family, or None."""
+    fn = getattr(toolchain_for(target), name, None)
+    return fn if callable(fn) else None
 
 
 def discover(target: Target, environ: Mapping[str, str] | None = None) -> Discovery:
@@ -60,3 +106,58 @@ def discover(target: Target, environ: Mapping[str, str] | None = None) -> Discov
 def which(name: str, environ: Mapping[str, str]) -> str | None:
     """``shutil.which`` against a given environment's PATH."""
     return shutil.which(name, path=environ.get("PATH", os.defpath))
+
+
+def defines(target: Target, simd: bool = True) -> list[str]:
+    """The target's defines, NAME or NAME=VALUE, SIMD switches included
+    unless ``simd`` is False (a build of the portable kernels)."""
+    c = target.compiler
+    out = [*c.defines]
+    if simd and target.platform.simd != "none":
+        out += c.simd_defines.get(target.platform.simd, [])
+    return out
+
+
+def compile_flags(target: Target, simd: bool = True) -> list[str]:
+    """Every compile flag of a target, in a fixed order, in its compiler's syntax.
+
+    The one place a target's compile recipe is assembled: the makefiles, the
+    direct drivers, the link-surface check and host-side builds (bench, tests)
+    all take their flags from here.
+    """
+    c = target.compiler
+    prefix = toolchain_for(target).define_prefix
+    return [*c.std, *c.optimize, *c.cpu_flags, *c.fp_flags, *c.extra, *(prefix + d for d in defines(target, simd))]
+
+
+def compile_command(target: Target, source: str, obj: str, cc: str | None = None) -> list[str]:
+    """The full command compiling one file for a target (GNU driver syntax for
+    gcc-like families; the family's own where it defines ``compile_command``)."""
+    own = hook(target, "compile_command")
+    if own is not None:
+        return cast(list[str], own(target, source, obj, cc))
+    return [cc or target.compiler.cc, *compile_flags(target), "-c", "-o", obj, source]
+
+
+def resolve(name: str) -> tuple[Target, Discovery, str]:
+    """A target name or alias -> (target, its compiler discovery, why chosen).
+
+    The one resolver every task uses: an alias stands for the first of its
+    targets whose compiler is installed here, else for its first target.
+    """
+    table = aliases()
+    if name not in table:
+        target = load_target(name)
+        return target, discover(target), f"{name}"
+    skipped = []
+    candidates = [load_target(n) for n in table[name]]
+    for target in candidates:
+        found = discover(target)
+        if found.found:
+            why = f"{name} -> {target.name}: {target.compiler.name} found at {found.where}"
+            if skipped:
+                why += " (" + "; ".join(skipped) + ")"
+            return target, found, why
+        skipped.append(f"{target.compiler.name}: {found.where}")
+    first = candidates[0]
+    return first, discover(first), f"{name} -> {first.name}: no compiler found (" + "; ".join(skipped) + ")"

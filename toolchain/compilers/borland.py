@@ -1,21 +1,41 @@
 """Borland C++ 5.02: found through $BCC_ROOT, its Win32 console tools run
-under Wine.  Borland's MAKE may be a 16-bit DOS program that Wine cannot
-run, so the build calls bcc32 and tlink32 directly with the same flags and
-response files that the rendered MAKEFILE.BOR uses."""
+under Wine.
+
+Borland's MAKE may be a 16-bit DOS program that Wine cannot run, so the
+build here does what MAKE would do with the rendered MAKEFILE.BOR: it reads
+the makefile's macros and its two inline response files (the ``.c.obj``
+rule and the link rule) and runs bcc32 and tlink32 with exactly those.  The
+command lines are written once, in ``templates/borland.mk.j2``.
+"""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Mapping
 
-from toolchain.compilers import Discovery, which
+from toolchain.compilers import Built, Discovery, which
 from toolchain.errors import BuildError
 from toolchain.targets import Target
-from toolchain.smoke import wine_env
+from toolchain.wine import wine_env
 
 object_suffix = ".obj"
 define_prefix = "-D"
+dos_setup = [
+    "Needs Borland C++ 5.02's BIN folder on PATH (bcc32, tlink32, make):",
+    "SET PATH=C:\\BC5\\BIN;%PATH%",
+    "Installed elsewhere than C:\\BC5?  Name the folder for MAKE:",
+    "make -fMAKEFILE.BOR -DBCROOT=D:\\BC5",
+]
+
+_MACRO = re.compile(r"^([A-Z_][A-Z0-9_]*)\s*=\s*(.*)$")
+_REF = re.compile(r"\$\(([A-Z_][A-Z0-9_]*)\)")
+
+
+def dos_make_args(makefile: str) -> str:
+    """Borland MAKE takes the makefile glued to -f."""
+    return f"-f{makefile}"
 
 
 def _entries(base: Path, folder: str) -> list[Path]:
@@ -42,6 +62,45 @@ def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
     return Discovery(True, str(tools[target.compiler.cc]), root=base, wrapper=("wine",))
 
 
+def read_recipes(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(macros, inline response files by rule) of a rendered MAKEFILE.BOR.
+
+    Understands what our template writes: ``NAME = value`` with ``\\``
+    continuations, and rules whose command is ``@&&|`` ... ``|``.
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    macros: dict[str, str] = {}
+    blocks: dict[str, str] = {}
+    rule = ""
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        m = _MACRO.match(line)
+        if m:
+            value = m.group(2)
+            while value.endswith("\\"):
+                i += 1
+                value = value[:-1].rstrip() + " " + lines[i].strip()
+            macros[m.group(1)] = value.strip()
+        elif line and not line[0].isspace() and ":" in line and not line.startswith(("#", "!")):
+            rule = line.split(":", 1)[0].strip()
+        elif line.rstrip().endswith("@&&|"):
+            body = []
+            i += 1
+            while lines[i] != "|":
+                body.append(lines[i])
+                i += 1
+            blocks[rule] = "\r\n".join(body) + "\r\n"
+        i += 1
+    return macros, blocks
+
+
+def _expand(text: str, macros: Mapping[str, str]) -> str:
+    for _ in range(5):  # macros may name macros
+        text = _REF.sub(lambda m: macros.get(m.group(1), ""), text)
+    return text
+
+
 def _run(cmd: list[str], cwd: Path, what: str) -> None:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=wine_env())
     # bcc32 and tlink32 print errors on stdout and exit nonzero.
@@ -50,24 +109,18 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         raise BuildError(f"{what} failed in {cwd}:\n" + "\n".join(tail))
 
 
-def build(target: Target, src_dir: Path, makefile: str, found: Discovery) -> Path:
-    from toolchain.render import compile_flags
-
+def build(target: Target, src_dir: Path, makefile: str, found: Discovery) -> Built:
     assert found.root is not None
-    winroot = "Z:" + str(found.root).replace("/", "\\")
-    flags = compile_flags(target)
-    objs = []
+    macros, blocks = read_recipes((src_dir / makefile).read_text(encoding="ascii"))
+    exe = target.names.exe.lower()
+    if ".c.obj" not in blocks or exe not in blocks:
+        raise BuildError(f"{src_dir / makefile}: no .c.obj or {exe} response-file rule")
+    macros["BCROOT"] = "Z:" + str(found.root).replace("/", "\\")
     for src in sorted(src_dir.glob("*.c")):
         rsp = src_dir / f"{src.stem}.rsp"
-        rsp.write_text(f"-c -I{winroot}\\include {' '.join(flags)} {src.name}\r\n", encoding="ascii")
+        rsp.write_text(_expand(blocks[".c.obj"], macros).replace("$<", src.name), encoding="ascii")
         _run([*found.wrapper, found.where, f"@{rsp.name}"], src_dir, f"bcc32 {src.name}")
-        objs.append(f"{src.stem}.obj")
-    exe = target.names.exe.lower()
-    link = (
-        f"-Tpe -ap -x -S:{target.linker.stack_reserve:x} -L{winroot}\\lib +\r\n"
-        f"c0x32.obj {' '.join(objs)}, +\r\n{exe}, , +\r\nimport32.lib cw32.lib\r\n"
-    )
-    (src_dir / "link.rsp").write_text(link, encoding="ascii")
+    (src_dir / "link.rsp").write_text(_expand(blocks[exe], macros), encoding="ascii")
     tlink = next(p for p in Path(found.where).parent.iterdir() if p.name.lower() == "tlink32.exe")
     _run([*found.wrapper, str(tlink), "@link.rsp"], src_dir, "tlink32")
-    return src_dir / exe
+    return Built(src_dir / exe)

@@ -8,7 +8,7 @@ every disk has been copied into one folder (DOS cannot concatenate across a
 disk change, so joining happens on the hard disk).  Every disk carries
 ``DISKn.TXT``: which disk of how many, and what is on it.
 
-mtools, not a Python FAT writer (libraries.md section 8).  Reproducible:
+mtools, not a Python FAT writer (docs/libraries.md).  Reproducible:
 every timestamp is ``source_date_epoch()`` (mtools reads
 ``SOURCE_DATE_EPOCH``; ``TZ=UTC`` fixes its local-time conversion), the
 volume serial is fixed per disk, and the order of files is fixed, so the

@@ -3,7 +3,7 @@
 Level 1 is what every CD driver of the era reads, including DOS's MSCDEX;
 Joliet adds the same names for Windows 9x Explorer.  pycdlib stamps dates
 from ``time.time()`` in local time and has no SOURCE_DATE_EPOCH support
-(libraries.md section 6), so ``_fixed_clock`` pins both to
+(docs/libraries.md), so ``_fixed_clock`` pins both to
 ``source_date_epoch()`` in UTC while the image is built and written; the
 same bundle then gives the same bytes.
 """

@@ -2,7 +2,7 @@
 
 RAM is counted the way the engine allocates (llama2.c's run.c layout, a
 32-bit process): every weight in RAM (the checkpoint is read with malloc +
-fread, not mapped -- platform-facts.md 8.2), a key and a value cache of
+fread, not mapped -- docs/platform.md §8), a key and a value cache of
 ``min(steps, seq_len)`` positions per layer, the run-state vectors, the
 sampler's probability buffer and the tokenizer's pieces and indexes.
 
