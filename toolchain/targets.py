@@ -58,6 +58,10 @@ class Compiler(_Strict):
     fp_flags: list[str] = Field(default_factory=list, description="Floating-point flags (x87, no SSE)")
     defines: list[str] = Field(default_factory=list, description="Preprocessor defines, NAME or NAME=VALUE")
     extra: list[str] = Field(default_factory=list, description="Any other compile flags")
+    runtime_dll: str | None = Field(
+        None, description="C runtime DLL the exe imports (msvcrt.dll for MinGW), which an old OS may lack; "
+        "null when the runtime is linked in statically (Borland, Open Watcom)",
+    )
     simd_defines: dict[Literal["mmx"], list[str]] = Field(
         default_factory=dict,
         description="Defines that switch on the engine's SIMD kernels, per platform.simd, where this "

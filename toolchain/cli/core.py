@@ -12,6 +12,7 @@ from rich.table import Table
 
 from toolchain import paths, settings
 from toolchain.cli.common import int_option, user_errors
+from toolchain.dosbatch import REFUSED_HELP
 from toolchain.errors import ConfigError
 
 
@@ -26,7 +27,10 @@ def _console() -> Console:
         "tokenizer": "tokenizer.bin matching the model (default: found beside it)",
         "out": "folder for the zip (default: dist in the project)",
         "source": "build a llama2.c-style C99 tree ported by `invoke port` instead of engine/",
-        "prompt": "default prompt RUN.BAT uses",
+        "prompt": "default prompt RUN.BAT uses; % is kept, but " + REFUSED_HELP + " are refused",
+        "temperature": "RUN.BAT's default temperature (default 1.0; 0 = always the likeliest word)",
+        "topp": "RUN.BAT's default top-p (default 0.9)",
+        "seed": "RUN.BAT's default random seed (default: the clock, a new story each run)",
         "steps": "tokens RUN.BAT generates (0 = the model's context length)",
         "media": "also write disk images: floppy, iso, or floppy,iso",
         "program": "with --source: the C file whose main is built (default run.c when the tree has several)",
@@ -37,16 +41,36 @@ def _console() -> Console:
     }
 )
 def build(c, target=None, model=None, tokenizer=None, out=None, source=None, prompt=None,
-          steps=None, media=None, program=None, all_=False, targets=None, models=None, jobs=None):
+          steps=None, media=None, program=None, all_=False, targets=None, models=None, jobs=None,
+          temperature=None, topp=None, seed=None):
     """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
     if all_ or targets or models or jobs:
         _build_all(c, all_, targets, models, jobs, target=target, model=model, tokenizer=tokenizer, out=out,
-                   source=source, prompt=prompt, steps=steps, media=media, program=program)
+                   source=source, prompt=prompt, steps=steps, media=media, program=program,
+                   sampling=(temperature, topp, seed))
         return
-    _build(c, target, model, tokenizer, out, source, prompt, steps, media, program)
+    _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, (temperature, topp, seed))
 
 
-def _options(c, target, model, tokenizer, out, source, prompt, steps, media, program):  # type: ignore[no-untyped-def]
+def _float_option(name: str, value: object) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        raise ConfigError(f"--{name} {value!r}: not a number") from None
+
+
+def _sampling(sampling: tuple[object, object, object]) -> dict[str, object]:
+    """--temperature, --topp, --seed -> BuildOptions fields (RUN.BAT's defaults)."""
+    temperature, topp, seed = sampling
+    return {
+        "temperature": 1.0 if temperature is None else _float_option("temperature", temperature),
+        "topp": 0.9 if topp is None else _float_option("topp", topp),
+        "seed": None if seed is None else int_option("seed", seed),
+    }
+
+
+def _options(c, target, model, tokenizer, out, source, prompt, steps, media, program,  # type: ignore[no-untyped-def]
+             sampling=(None, None, None)):
     """The command line and the settings layers -> BuildOptions (checked before anything is built)."""
     from toolchain.build import BuildOptions
 
@@ -64,15 +88,16 @@ def _options(c, target, model, tokenizer, out, source, prompt, steps, media, pro
         work=settings.anchored(s.work),
         media=tuple(m.strip() for m in media.split(",")) if media else (),
         program=program,
+        **_sampling(sampling),
     )
     return opts, s
 
 
 @user_errors
-def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program):
+def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling=(None, None, None)):
     from toolchain.build import build as run_build
 
-    opts, _ = _options(c, target, model, tokenizer, out, source, prompt, steps, media, program)
+    opts, _ = _options(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling)
     console = _console()
     result = run_build(opts, console)
     for note in result.notes:

@@ -191,7 +191,8 @@ def _serve(config: Any, bundle: str | None, target: str | None, bind: str, port_
 
         s = settings.from_layers(config, target=target)
         source = settings.anchored(s.out) / f"retrollama-{resolve(s.target)[0].name}.zip"
-    run_server(source, bind, port)
+    why = run_server(source, bind, port)
+    _console().print(f"server {why}")
 
 
 @task(

@@ -280,16 +280,30 @@ def estimate_config(
     )
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?)i?B?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG])i?B?\s*$", re.IGNORECASE)
+_BARE = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 
 
-def parse_size(text: str) -> int:
-    """'32M', '64MB', '1G', '512k' or plain bytes -> bytes (binary units, as RAM is sold)."""
+def parse_size(text: str, option: str = "--ram") -> int:
+    """'32M', '64MB', '1G', '512k' -> bytes (binary units, as RAM is sold).
+
+    A bare number is refused: ``--ram 64`` once meant 64 bytes, and "does
+    not fit in 0 MB" was all the user saw.
+    """
+    if _BARE.match(str(text)):
+        raise ConfigError(f"{option} {text}: give a unit, K, M or G (e.g. {str(text).strip()}M for megabytes)")
     m = _SIZE.match(str(text))
     if not m:
-        raise ConfigError(f"RAM size {text!r}: expected a number with K, M or G, e.g. 32M")
-    scale = {"": 1, "K": 1024, "M": MB, "G": 1024 * MB}[m.group(2).upper()]
-    return int(float(m.group(1)) * scale)
+        raise ConfigError(f"{option} {text!r}: expected a number with K, M or G, e.g. 32M")
+    scale = {"K": 1024, "M": MB, "G": 1024 * MB}[m.group(2).upper()]
+    value = int(float(m.group(1)) * scale)
+    if value <= 0:
+        raise ConfigError(f"{option} {text}: must be more than zero")
+    return value
+
+
+def _size_text(n: int) -> str:
+    return f"{n / MB:.0f} MB" if n >= MB else f"{n / 1024:.0f} KB"
 
 
 def report(est: Estimate, ram_available: int | None = None) -> list[str]:
@@ -310,7 +324,7 @@ def report(est: Estimate, ram_available: int | None = None) -> list[str]:
     if ram_available is not None:
         fits = est.fits(ram_available)
         lines.append(
-            f"fit         {est.quant} {'fits' if fits else 'does NOT fit'} in {ram_available / MB:.0f} MB "
+            f"fit         {est.quant} {'fits' if fits else 'does NOT fit'} in {_size_text(ram_available)} "
             f"({est.needed_bytes / MB:.1f} MB + {est.os_reserve_bytes / MB:.0f} MB for Windows)"
         )
         if not fits:
