@@ -205,3 +205,12 @@ def test_block_scoping_keeps_indentation_and_gives_braces_their_own_lines() -> N
     out, _ = port_source(Path("b.c"), src, only="mixed-declarations")
     assert out == (b"int f(void) {\n    int a = 1;\n    a++;\n    {\n    int b = a;\n"
                    b"    return b;\n    }\n}\n")
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_compat_header_fits_80_columns(family: str) -> None:
+    names = {"rc_snprintf", "rc_vsnprintf", "rc_strtoll", "rc_atoll", "rc_clock_gettime",
+             "rc_mmap_load", "rc_open_ro", "RC_FP_INIT", "rc_roundf", "rc_round", "rc_truncf",
+             "rc_trunc", "rc_fmaxf", "rc_fminf", "rc_fmax", "rc_fmin", "rc_log2f", "rc_exp2f"}
+    wide = [line for line in render(family, names).splitlines() if len(line) > 80]
+    assert not wide
