@@ -214,3 +214,41 @@ def test_compat_header_fits_80_columns(family: str) -> None:
              "rc_trunc", "rc_fmaxf", "rc_fminf", "rc_fmax", "rc_fmin", "rc_log2f", "rc_exp2f"}
     wide = [line for line in render(family, names).splitlines() if len(line) > 80]
     assert not wide
+
+
+def test_port_tree_lists_the_files_with_main_and_report_ends_with_a_summary(tmp_path: Path) -> None:
+    from invoke import Context
+
+    from toolchain.cli.port import port
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "lib.c").write_text("int twice(int x) { // doubles\n    return 2 * x;\n}\n")
+    (src / "a.c").write_text("#include <stdio.h>\nint main(void) {\n    printf(\"%zu\\n\", sizeof(int));\n"
+                             "    return 0;\n}\n")
+    (src / "b.c").write_text("#ifndef TESTING\nint main(void) { return 0; }\n#endif\n")
+    result = port_tree(src, tmp_path / "out")
+    assert [p.as_posix() for p in result.programs] == ["a.c", "b.c"]
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        port(Context(), str(src), report=True)
+    lines = buf.getvalue().splitlines()
+    assert "2 program(s), each file with a main(): a.c, b.c" in lines
+    head = lines.index(next(l for l in lines if l.startswith("patch ")))
+    table = {l.split()[0]: l.split(None, 2)[1:] for l in lines[head + 1:]}
+    assert table["line-comments"] == ["1", "lib.c"]
+    assert table["printf-formats"] == ["1", "a.c"]
+    assert table["compat-include"] == ["3", "a.c, b.c, lib.c"]
+
+
+def test_a_missing_compiler_is_not_checked_not_passed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolchain.porting.validate import COMPILERS, check_program
+
+    monkeypatch.delenv("WATCOM", raising=False)
+    watcom = next(c for c in COMPILERS if c.name == "watcom")
+    outcomes = check_program("x", FIXTURES / "stdbool" / "before.c", tmp_path, [], (watcom,))
+    assert [(o.ok, o.checked) for o in outcomes] == [(False, False)]
+    assert str(outcomes[0]).startswith("not checked x: watcom: $WATCOM is not set")
