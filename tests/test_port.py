@@ -125,3 +125,130 @@ def test_patch_header_parser_rejects_bad_lines(tmp_path: Path) -> None:
     bad.write_text("Patch x\n")
     with pytest.raises(PortError, match=r"x\.patch:1: expected 'Field: value'"):
         parse_header(bad)
+
+
+def test_patch_header_names_its_rule_module_and_golden(tmp_path: Path) -> None:
+    import shutil
+
+    for patch in SERIES:
+        assert patch.rule_module.startswith("toolchain/porting/rules/"), patch.id
+        assert patch.golden.startswith(f"tests/fixtures/port/{patch.id}/"), patch.id
+    bad = tmp_path / "patches"
+    shutil.copytree(SERIES[0].path.parent, bad)
+    path = bad / "line-comments.patch"
+    path.write_text(path.read_text().replace("rules/comments.py", "rules/blocks.py"))
+    with pytest.raises(PortError, match=r"line-comments\.patch: 'Rule: .*blocks\.py' but the rule"):
+        load_series(bad)
+
+
+NESTED = b"""#include <stdio.h>
+#include <math.h>
+int main(void) {
+    char buf[64];
+    snprintf(buf, sizeof(buf), "rope=%.5f", cosf(powf(10000.0f, -2.0f / 8.0f)) + sinf(0.5f));
+    puts(buf);
+    return 0;
+}
+"""
+
+
+def test_nested_rewrites_compose_innermost_first() -> None:
+    out, changes = port_source(Path("n.c"), NESTED)
+    assert b"(float)cos((float)pow(10000.0f, -2.0f / 8.0f)) + (float)sin(0.5f)" in out
+    assert b"rc_snprintf(buf" in out
+    assert sorted(c.why.split()[0] for c in changes if c.patch_id == "float-math") == ["cosf", "powf", "sinf"]
+    assert {c.line for c in changes} == {5} | {c.line for c in changes if c.patch_id != "float-math"}
+    again, more = port_source(Path("n.c"), out)
+    assert again == out and not more
+
+
+@pytest.mark.parametrize(("src", "message"), [
+    (b"#include <stdio.h>\n#define LOG(...) fprintf(stderr, __VA_ARGS__)\n", r"v\.c:2: a variadic macro"),
+    (b"#include <stdio.h>\n\n#define LOG(f, args...) fprintf(stderr, f, args)\n", r"v\.c:3: a variadic macro"),
+    (b"struct S { int n;\n    float data[]; };\n", r"v\.c:2: a flexible array member"),
+    (b"void f(int n) {\n    float x[n * 2];\n    x[0] = 1;\n}\n", r"v\.c:2: the variable-length array x\[n \* 2\]"),
+    (b"void f(int n, float a[n]) {\n    a[0] = 1;\n}\n", r"v\.c:1: the variable-length array a\[n\]"),
+    (b"double f(void) {\n    return 0x1.8p1;\n}\n", r"v\.c:2: the hexadecimal float constant 0x1\.8p1"),
+])
+def test_c99_constructs_without_a_rule_are_refused(src: bytes, message: str) -> None:
+    with pytest.raises(PortError, match=message + r".* is not C89 and is not ported; "):
+        port_source(Path("v.c"), src)
+
+
+def test_constant_array_sizes_are_not_taken_for_vlas() -> None:
+    src = (b"#define N 4\nenum { M = 3 };\nint h[] = {1, 2};\n"
+           b"void f(float a[], int n) { float y[N + M]; int z[sizeof(int) * 2]; char q[] = \"x\";"
+           b" y[0] = a[n]; z[0] = q[0]; }\n")
+    port_source(Path("ok.c"), src)
+
+
+def test_scanf_hh_reads_into_a_temporary_and_stores_when_assigned() -> None:
+    src = (b"#include <stdio.h>\nint f(const char *s) {\n    unsigned char b = 0;\n"
+           b"    if (sscanf(s, \"<0x%02hhX>\", &b) == 1) return b;\n    return -1;\n}\n")
+    out, changes = port_source(Path("s.c"), src, only="printf-formats")
+    text = out.decode()
+    assert "int f(const char *s) {\n    int rc_scan_n1;\n    unsigned int rc_scan_v0;\n" in text
+    assert ('(rc_scan_n1 = sscanf(s, "<0x%02X>", &rc_scan_v0), (rc_scan_n1 >= 1 ? '
+            '(void)(b = (unsigned char)rc_scan_v0) : (void)0), rc_scan_n1) == 1') in text
+    assert changes and all(c.line == 4 for c in changes if "hh" in c.why)
+
+
+def test_non_literal_format_is_reported() -> None:
+    src = b"#include <stdio.h>\nvoid f(const char *fmt) {\n    printf(fmt, 1);\n}\n"
+    out, changes = port_source(Path("f.c"), src, only="printf-formats")
+    assert out == src
+    assert [(c.line, "not a string literal" in c.why) for c in changes] == [(3, True)]
+
+
+def test_block_scoping_keeps_indentation_and_gives_braces_their_own_lines() -> None:
+    src = b"int f(void) {\n    int a = 1;\n    a++;\n    int b = a;\n    return b;\n}\n"
+    out, _ = port_source(Path("b.c"), src, only="mixed-declarations")
+    assert out == (b"int f(void) {\n    int a = 1;\n    a++;\n    {\n    int b = a;\n"
+                   b"    return b;\n    }\n}\n")
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_compat_header_fits_80_columns(family: str) -> None:
+    names = {"rc_snprintf", "rc_vsnprintf", "rc_strtoll", "rc_atoll", "rc_clock_gettime",
+             "rc_mmap_load", "rc_open_ro", "RC_FP_INIT", "rc_roundf", "rc_round", "rc_truncf",
+             "rc_trunc", "rc_fmaxf", "rc_fminf", "rc_fmax", "rc_fmin", "rc_log2f", "rc_exp2f"}
+    wide = [line for line in render(family, names).splitlines() if len(line) > 80]
+    assert not wide
+
+
+def test_port_tree_lists_the_files_with_main_and_report_ends_with_a_summary(tmp_path: Path) -> None:
+    from invoke import Context
+
+    from toolchain.cli.port import port
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "lib.c").write_text("int twice(int x) { // doubles\n    return 2 * x;\n}\n")
+    (src / "a.c").write_text("#include <stdio.h>\nint main(void) {\n    printf(\"%zu\\n\", sizeof(int));\n"
+                             "    return 0;\n}\n")
+    (src / "b.c").write_text("#ifndef TESTING\nint main(void) { return 0; }\n#endif\n")
+    result = port_tree(src, tmp_path / "out")
+    assert [p.as_posix() for p in result.programs] == ["a.c", "b.c"]
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        port(Context(), str(src), report=True)
+    lines = buf.getvalue().splitlines()
+    assert "2 program(s), each file with a main(): a.c, b.c" in lines
+    head = lines.index(next(l for l in lines if l.startswith("patch ")))
+    table = {l.split()[0]: l.split(None, 2)[1:] for l in lines[head + 1:]}
+    assert table["line-comments"] == ["1", "lib.c"]
+    assert table["printf-formats"] == ["1", "a.c"]
+    assert table["compat-include"] == ["3", "a.c, b.c, lib.c"]
+
+
+def test_a_missing_compiler_is_not_checked_not_passed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolchain.porting.validate import COMPILERS, check_program
+
+    monkeypatch.delenv("WATCOM", raising=False)
+    watcom = next(c for c in COMPILERS if c.name == "watcom")
+    outcomes = check_program("x", FIXTURES / "stdbool" / "before.c", tmp_path, [], (watcom,))
+    assert [(o.ok, o.checked) for o in outcomes] == [(False, False)]
+    assert str(outcomes[0]).startswith("not checked x: watcom: $WATCOM is not set")

@@ -22,22 +22,46 @@ def _family(target: str | None, compiler: str | None) -> str:
     return compiler or "gcc"
 
 
+def _print_programs(programs: list[Path]) -> None:
+    if not programs:
+        print("no file defines main(): a library, not a program")
+    else:
+        print(f"{len(programs)} program(s), each file with a main(): "
+              f"{', '.join(p.as_posix() for p in programs)}")
+
+
+def _print_summary(changes: list) -> None:  # type: ignore[type-arg]
+    from toolchain.porting import summary
+
+    rows = summary(changes)
+    if not rows:
+        print("no patch changes anything")
+        return
+    width = max(len(patch) for patch, _, _ in rows)
+    print(f"{'patch':<{width}}  {'count':>5}  files")
+    for patch, count, files in rows:
+        print(f"{patch:<{width}}  {count:>5}  {', '.join(f.as_posix() for f in files)}")
+
+
 @task(help={
     "src": "C99 source tree (or one .c file) to port; never written to",
     "out": "new folder for the C89 sources and rcompat.h",
     "target": "target name or alias (win98, win98-bcc...): picks the compiler family",
     "compiler": "compiler family instead of --target: gcc, mingw, borland, watcom",
-    "report": "only list what each patch would change (file:line [patch] why)",
+    "report": "only list what each patch would change (file:line [patch] why), then a summary",
 })
 @user_errors
 def port(c, src, out=None, target=None, compiler=None, report=False):  # type: ignore[no-untyped-def]
     """Port a llama2.c-style C99 tree to C89 with the documented patch series."""
-    from toolchain.porting import port_tree, report_tree
+    from toolchain.porting import port_tree, survey_tree
 
     family = _family(target, compiler)
     if report:
-        for change in report_tree(Path(src), compiler=family):
+        survey = survey_tree(Path(src), compiler=family)
+        for change in survey.changes:
             print(change)
+        _print_programs(survey.programs)
+        _print_summary(survey.changes)
         return
     if not out:
         raise PortError("give --out DIR (or --report to only list the changes)")
@@ -45,26 +69,46 @@ def port(c, src, out=None, target=None, compiler=None, report=False):  # type: i
     patches = sorted({ch.patch_id for ch in result.changes})
     print(f"ported {len(result.files) - 1} file(s) for {family} into {out}: "
           f"{len(result.changes)} change(s) by {len(patches)} patch(es)")
+    _print_programs(result.programs)
 
 
 @task(help={"keep": "folder to keep the ported fixtures and builds in (default: a temporary one)"})
 @user_errors
 def validate_patches(c, keep=None):  # type: ignore[no-untyped-def]
     """Check every patch: goldens, idempotence, strict C89 builds, same output (CI)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from toolchain.porting.series import load_series
-    from toolchain.porting.validate import validate_all
+    from toolchain.porting.validate import step_count, validate_all
 
     load_series()  # a broken series is a one-line error before anything is built
-    if keep:
-        outcomes = validate_all(Path(keep))
-    else:
-        with tempfile.TemporaryDirectory(prefix="retro-port-") as tmp:
-            outcomes = validate_all(Path(tmp))
-    failed = [o for o in outcomes if not o.ok]
+    with Progress(TextColumn("validate-patches"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+        job = bar.add_task("", total=step_count())
+        started = [False]
+
+        def step(name: str) -> None:
+            if started[0]:
+                bar.advance(job)
+            started[0] = True
+            bar.update(job, description=name)
+
+        if keep:
+            outcomes = validate_all(Path(keep), progress=step)
+        else:
+            with tempfile.TemporaryDirectory(prefix="retro-port-") as tmp:
+                outcomes = validate_all(Path(tmp), progress=step)
+    failed = [o for o in outcomes if o.checked and not o.ok]
+    unchecked = [o for o in outcomes if not o.checked]
     for outcome in outcomes:
-        if not outcome.ok or "not installed" in outcome.check or "not found" in outcome.check:
+        if not outcome.ok:
             print(outcome)
-    print(f"validate-patches: {len(outcomes) - len(failed)} of {len(outcomes)} checks passed")
+    passed = len(outcomes) - len(failed) - len(unchecked)
+    tail = ""
+    if unchecked:
+        why = sorted({o.check for o in unchecked})
+        tail = f"; {len(unchecked)} not checked ({'; '.join(why)})"
+    print(f"validate-patches: {passed} of {len(outcomes)} checks passed{tail}")
     if failed:
         raise Exit(f"validate-patches: {len(failed)} check(s) failed", code=PortError.exit_code)
 

@@ -4,8 +4,11 @@ The patch files are data: what a patch does, why (which compiler rejects the
 original and with what message), how confident we are, and what it does not
 handle.  Their order is the ``series`` file's order, as in quilt.  The code
 that performs each patch is registered under the same id (see
-:mod:`toolchain.porting.registry`); :func:`load_series` checks that the two
-sides agree so a patch cannot silently lose its rule or its documentation.
+:mod:`toolchain.porting.registry`); each header names that rule's module
+(``Rule:``) and its golden before/after pair (``Golden:``).  The files are
+headers only, no diff: a rule rewrites syntax, not fixed lines.
+:func:`load_series` checks that all sides agree so a patch cannot silently
+lose its rule, its golden or its documentation.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from toolchain import paths
 from toolchain.errors import PortError
 from toolchain.porting.registry import Rule, load_rules
 
-REQUIRED = ("Patch", "Description", "Why", "Confidence", "Limits")
+REQUIRED = ("Patch", "Description", "Why", "Confidence", "Limits", "Rule", "Golden")
 CONFIDENCE = ("high", "medium", "low")
 
 
@@ -32,6 +35,8 @@ class Patch:
     limits: str
     path: Path
     rule: Rule
+    rule_module: str = ""  # the Rule: field, a path from the repository root
+    golden: str = ""  # the Golden: field: where its before/after pair is
 
 
 def parse_header(path: Path) -> dict[str, str]:
@@ -94,8 +99,15 @@ def load_series(patches_dir: Path | None = None) -> list[Patch]:
             raise PortError(f"{path}: Confidence must start with one of {', '.join(CONFIDENCE)}")
         if patch_id not in rules:
             raise PortError(f"{path}: no rule is registered for {patch_id!r} in toolchain.porting.rules")
+        module = rules[patch_id].__module__.replace(".", "/") + ".py"
+        if fields["Rule"] != module:
+            raise PortError(f"{path}: 'Rule: {fields['Rule']}' but the rule of {patch_id!r} "
+                            f"is in {module}")
+        golden = fields["Golden"].split()[0]
+        if not (paths.REPO_ROOT / golden).is_file():
+            raise PortError(f"{path}: 'Golden: {fields['Golden']}': {golden} does not exist")
         result.append(Patch(patch_id, fields["Description"], fields["Why"], confidence,
-                            fields["Limits"], path, rules[patch_id]))
+                            fields["Limits"], path, rules[patch_id], module, fields["Golden"]))
     orphans = sorted(set(rules) - {p.id for p in result})
     if orphans:
         raise PortError(f"{patches_dir / 'series'}: rules without a patch file in the series: {', '.join(orphans)}")

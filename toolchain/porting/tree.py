@@ -29,6 +29,30 @@ class PortResult:
     files: list[Path] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     compiler: str = "gcc"
+    # The ported .c files (relative to the tree) that define ``main``: each is
+    # a separate program, to be built on its own (``invoke build --program``).
+    programs: list[Path] = field(default_factory=list)
+
+
+def defines_main(text: bytes, path: Path) -> bool:
+    """True when the file has a ``main`` function definition (also one inside
+    ``#ifndef TESTING``-style conditionals, as llama2.c's run.c has)."""
+    from toolchain.porting.rules.common import function_name
+    from toolchain.porting.source import Unit, nodes_of
+
+    unit = Unit.parse(path, text)
+    return any(function_name(unit, node) == "main" for node in nodes_of(unit.root, "function_definition"))
+
+
+def summary(changes: list[Change]) -> list[tuple[str, int, list[Path]]]:
+    """(patch, sites changed, files) per patch, in the order patches first appear."""
+    table: dict[str, tuple[int, list[Path]]] = {}
+    for change in changes:
+        count, files = table.get(change.patch_id, (0, []))
+        if change.file not in files:
+            files.append(change.file)
+        table[change.patch_id] = (count + 1, files)
+    return [(patch, count, files) for patch, (count, files) in table.items()]
 
 
 def source_files(src: Path) -> list[Path]:
@@ -66,6 +90,19 @@ def report_tree(src: Path, *, compiler: str = "gcc") -> list[Change]:
     """What each patch would change in ``src`` (file:line, patch id, why); writes nothing."""
     check_family(compiler)
     return _port_all(Path(src))[1]
+
+
+def survey_tree(src: Path, *, compiler: str = "gcc") -> PortResult:
+    """What a port of ``src`` would do (changes, programs), writing nothing."""
+    check_family(compiler)
+    ported, changes = _port_all(Path(src))
+    return PortResult(changes=changes, compiler=compiler, programs=programs_of(ported))
+
+
+def programs_of(ported: dict[Path, bytes]) -> list[Path]:
+    """The .c files among ``ported`` that define ``main``."""
+    return [rel for rel, text in ported.items()
+            if rel.suffix.lower() == ".c" and defines_main(text, rel)]
 
 
 def _check_out(src: Path, out: Path) -> None:
@@ -115,4 +152,4 @@ def port_tree(src: Path, out: Path, *, compiler: str = "gcc") -> PortResult:
         written.append(dest)
     (out / MARKER).write_text("".join(f"{p.relative_to(out).as_posix()}\n" for p in written),
                               encoding="utf-8")
-    return PortResult(files=written, changes=changes, compiler=compiler)
+    return PortResult(files=written, changes=changes, compiler=compiler, programs=programs_of(ported))

@@ -7,15 +7,22 @@ check the same things.  For every fixture folder under
 * ``before.c`` through that one patch equals ``after.c`` (the golden);
 * the whole series applied twice equals the series applied once;
 * the fully ported file compiles with each strict C89 compiler here and
-  prints what the original C99 program printed (MinGW builds run under Wine).
+  prints what the original C99 program printed (MinGW and Open Watcom
+  builds run under Wine).
+
+The corpus (``tests/fixtures/port/programs/*.c``, small realistic C99
+programs) gets the same build-and-compare check.  A compiler that is not
+installed is reported "not checked", never counted as a pass.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from toolchain import paths
 from toolchain.porting.engine import port_source
@@ -25,7 +32,9 @@ from toolchain.smoke import wine_env
 
 FIXTURES = paths.REPO_ROOT / "tests" / "fixtures" / "port"
 RUNNER = FIXTURES / "runner"
+PROGRAMS = FIXTURES / "programs"
 TIMEOUT = 120
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -34,20 +43,46 @@ class Compiler:
 
     name: str
     family: str
-    command: tuple[str, ...]  # ... followed by -o EXE SOURCES and link flags
+    command: tuple[str, ...]  # ... followed by the output option, SOURCES and link flags
     link: tuple[str, ...] = ()
     wine: bool = False
+    output: str = "-o {exe}"  # how the compiler is told the exe's name
+    ansi: tuple[str, ...] = ()  # strict-ANSI flags, for sources not including windows.h
+    needs_env: str = ""  # an environment variable the compiler cannot work without
 
     def available(self) -> bool:
+        if self.needs_env and not os.environ.get(self.needs_env):
+            return False
         return shutil.which(self.command[0]) is not None and (not self.wine or shutil.which("wine") is not None)
 
+    def missing(self) -> str:
+        """Why :meth:`available` is False, in a few words."""
+        if self.needs_env and not os.environ.get(self.needs_env):
+            return f"${self.needs_env} is not set"
+        if shutil.which(self.command[0]) is None:
+            return f"{self.command[0]} is not installed"
+        return "wine is not installed"
 
-STRICT = ("-std=c89", "-pedantic-errors", "-Werror", "-O1")
+    def argv(self, sources: list[Path], exe: Path) -> list[str]:
+        uses_windows_h = any(b"<windows.h>" in src.read_bytes() for src in _with_headers(sources))
+        flags = () if uses_windows_h else self.ansi
+        return [*self.command, *flags, *self.output.format(exe=exe).split(), *map(str, sources), *self.link]
+
+
+def _with_headers(sources: list[Path]) -> list[Path]:
+    folders = {s.parent for s in sources}
+    return [*sources, *(h for f in sorted(folders) for h in sorted(f.glob("*.h")))]
+
+
+STRICT = ("-std=c89", "-pedantic-errors", "-Werror", "-Wall", "-Wno-unused-function", "-Wformat", "-O1")
 COMPILERS = (
     Compiler("gcc", "gcc", ("gcc", *STRICT), ("-lm",)),
     Compiler("clang", "gcc", ("clang", *STRICT), ("-lm",)),
     Compiler("tcc", "gcc", ("tcc",), ("-lm",)),
     Compiler("mingw", "mingw", ("i686-w64-mingw32-gcc", *STRICT), (), wine=True),
+    # Open Watcom for Win32: -za (ANSI C) except where rcompat.h needs windows.h
+    Compiler("watcom", "watcom", ("wcl386", "-q", "-bt=nt", "-l=nt", "-wx", "-we"), (), wine=True,
+             output="-fe={exe}", ansi=("-za",), needs_env="WATCOM"),
 )
 ORIGINAL = ("gcc", "-std=gnu99", "-O1", "-w")
 
@@ -60,9 +95,12 @@ class Outcome:
     check: str
     ok: bool
     detail: str = ""
+    checked: bool = True  # False: the tool was missing, nothing was checked
 
     def __str__(self) -> str:
         mark = "ok  " if self.ok else "FAIL"
+        if not self.checked:
+            mark = "not checked"
         return f"{mark} {self.fixture}: {self.check}" + (f" -- {self.detail}" if self.detail else "")
 
 
@@ -72,12 +110,13 @@ def golden_fixtures() -> list[Path]:
 
 
 def build(compiler: Compiler | tuple[str, ...], sources: list[Path], exe: Path) -> tuple[bool, str]:
-    """Compile; (ok, compiler messages)."""
+    """Compile in the exe's folder (Watcom writes its objects to the current one);
+    (ok, compiler messages)."""
     if isinstance(compiler, Compiler):
-        cmd = [*compiler.command, "-o", str(exe), *map(str, sources), *compiler.link]
+        cmd = compiler.argv(sources, exe)
     else:
         cmd = [*compiler, "-o", str(exe), *map(str, sources), "-lm"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=exe.parent)
     return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
 
 
@@ -116,21 +155,21 @@ def check_program(name: str, src: Path, work: Path, args: list[str],
     work.mkdir(parents=True, exist_ok=True)
     sources = [src] if src.is_file() else sorted(src.glob("*.c"))
     if expected is None:
-        ok, msg = build(ORIGINAL, sources, work / "original")
+        ok, msg = build(ORIGINAL, [p.resolve() for p in sources], (work / "original").resolve())
         if not ok:
             return [Outcome(name, "original C99 build", False, msg.splitlines()[0] if msg else "")]
-        status, expected = run(work / "original", args, work)
+        status, expected = run((work / "original").resolve(), args, work)
         if status != 0:
             return [Outcome(name, "original C99 run", False, f"exit status {status}")]
     for compiler in compilers:
         if not compiler.available():
-            out.append(Outcome(name, f"{compiler.name}: not installed, not checked", True))
+            out.append(Outcome(name, f"{compiler.name}: {compiler.missing()}", False, checked=False))
             continue
         dest = work / compiler.family
         if not (dest / ".retrollama-port").is_file():
             port_tree(src, dest, compiler=compiler.family)
-        exe = work / f"{compiler.name}.exe"
-        ok, msg = build(compiler, sorted(dest.glob("*.c")), exe)
+        exe = (work / f"{compiler.name}.exe").resolve()
+        ok, msg = build(compiler, [p.resolve() for p in sorted(dest.glob("*.c"))], exe)
         if not ok:
             out.append(Outcome(name, f"{compiler.name} -std=c89 build", False, msg[:2000]))
             continue
@@ -147,18 +186,37 @@ def runner_args(models: Path) -> list[str]:
             "-t", "0", "-n", "64", "-i", "Once upon a time"]
 
 
-def validate_all(work: Path, compilers: tuple[Compiler, ...] = COMPILERS) -> list[Outcome]:
-    """Everything ``invoke validate-patches`` checks."""
+def corpus_programs() -> list[Path]:
+    """The corpus: one self-contained C99 program per file."""
+    return sorted(PROGRAMS.glob("*.c"))
+
+
+def validate_all(work: Path, compilers: tuple[Compiler, ...] = COMPILERS,
+                 progress: Progress | None = None) -> list[Outcome]:
+    """Everything ``invoke validate-patches`` checks; ``progress`` is told the
+    name of each step as it starts (see :func:`step_count`)."""
+    tell = progress or (lambda _name: None)
     outcomes: list[Outcome] = []
     for folder in golden_fixtures():
+        tell(folder.name)
         outcomes += check_golden(folder)
         outcomes += check_program(folder.name, folder / "before.c", work / folder.name, [], compilers)
     missing = [p.id for p in load_series() if not (FIXTURES / p.id / "before.c").is_file()]
     outcomes.append(Outcome("series", "every patch has a golden fixture", not missing,
                             f"missing: {', '.join(missing)}" if missing else ""))
+    for program in corpus_programs():
+        tell(f"corpus {program.stem}")
+        outcomes += check_program(f"corpus/{program.stem}", program, work / "corpus" / program.stem,
+                                  [], compilers)
+    tell("runner")
     models = paths.SHARED_MODELS
     if (models / "stories260K.bin").is_file():
         outcomes += check_program("runner", RUNNER, work / "runner", runner_args(models), compilers)
     else:
-        outcomes.append(Outcome("runner", "stories260K.bin not found: runner not checked", True))
+        outcomes.append(Outcome("runner", "stories260K.bin not found", False, checked=False))
     return outcomes
+
+
+def step_count() -> int:
+    """How many steps :func:`validate_all` reports to its progress callback."""
+    return len(golden_fixtures()) + len(corpus_programs()) + 1

@@ -1,17 +1,18 @@
-"""The rule of every patch in ``patches/series``, one module per patch family.
+"""The rule of every patch in ``patches/series``; each module is named after
+what it rewrites, and each patch file names its module in its ``Rule:`` field.
 
 Importing this package registers them all (see :mod:`..registry`).
 """
 
 from toolchain.porting.rules import (  # noqa: F401  (imported to register)
-    blocks,
+    c99_library,
+    c99_types,
     comments,
     compat_include,
+    declarations,
     formats,
     initializers,
-    int64,
-    libc,
-    mainfn,
-    posix,
-    stdtypes,
+    long_long,
+    main_function,
+    posix_calls,
 )

@@ -241,6 +241,25 @@ def _declare(fc: FormatCall, block: Node, decls: list[str]) -> None:
     fc.edits.append(Edit(opening, opening, text, ""))
 
 
+def _wrap_64(fc: FormatCall) -> list[Edit]:
+    """``RC_FMT64(call)`` around a call whose format prints a 64-bit value.
+
+    The wrapper is listed first at the call's end and last at its start, so
+    that it nests inside the scanf temporaries' ``(n = call, ...)``.
+    """
+    parent = fc.call.parent.parent if fc.call.parent is not None else None
+    if parent is not None and parent.type == "call_expression" and \
+            fc.unit.text(parent).startswith("RC_FMT64"):
+        return fc.edits
+    is_64 = any(e.text.count("RC_PRI") or e.text.count("RC_SCN") for e in fc.edits) or \
+        re.search(r"\b(?:RC_)?(?:PRI|SCN)[a-zA-Z]64\b", fc.unit.text(fc.call)) is not None
+    if not is_64:
+        return fc.edits
+    why = "a 64-bit conversion is an extension of the C library"
+    return [Edit(fc.call.end_byte, fc.call.end_byte, ")", ""), *fc.edits,
+            Edit(fc.call.start_byte, fc.call.start_byte, "RC_FMT64(", why)]
+
+
 @rule("printf-formats")
 def printf_formats(unit: Unit) -> list[Edit]:
     edits: list[Edit] = []
@@ -262,7 +281,7 @@ def printf_formats(unit: Unit) -> list[Edit]:
             _scanf(fc, counter)
         else:
             _printf(fc)
-        edits += fc.edits
+        edits += _wrap_64(fc)
     edits += rename(unit, PRI, "{name} comes from C99 <inttypes.h>")
     edits += rename(unit, PRI32, "{name} comes from C99 <inttypes.h>")
     return edits

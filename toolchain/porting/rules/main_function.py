@@ -8,8 +8,9 @@ from toolchain.porting.source import Edit, Unit, nodes_of
 
 
 def _mains(unit: Unit):
-    for func in unit.root.named_children:
-        if func.type == "function_definition" and function_name(unit, func) == "main":
+    # nodes_of also finds a main inside #ifndef TESTING (llama2.c's run.c)
+    for func in nodes_of(unit.root, "function_definition"):
+        if function_name(unit, func) == "main":
             body = func.child_by_field_name("body")
             if body is not None:
                 yield func, body
