@@ -172,15 +172,15 @@ def test_int8_kv_cache_tells_the_same_story_for_a_while(native_engine: Path, sto
 
 def test_int8_kv_cache_quarters_the_cache(native_engine: Path, models_dir: Path, tmp_path: Path,
                                           maxrss: Path) -> None:
-    """8 layers x 1024 positions x 256 wide: 16 MB of float cache become 4 MB of int8 and 0.25 MB of scales."""
+    """8 layers x 512 positions x 256 wide: 8 MB of float cache become 2 MB of int8 and 0.125 MB of scales."""
     ckpt = tmp_path / "long.bin"
-    write_random_checkpoint(ckpt, Config(256, 256, 8, 8, 8, 512, 1024, shared_classifier=True), seed=2)
-    cmd = [str(native_engine), str(ckpt), "-z", str(models_dir / "tok512.bin"), "-n", "1024", "-s", "3"]
+    write_random_checkpoint(ckpt, Config(256, 128, 8, 8, 8, 512, 512, shared_classifier=True), seed=2)
+    cmd = [str(native_engine), str(ckpt), "-z", str(models_dir / "tok512.bin"), "-n", "512", "-s", "3"]
     f32 = run(native_engine, *cmd[1:], "-v")
     q8 = run(native_engine, *cmd[1:], "-k", "q8", "-v")
     state = [int(re.search(rb"run state (\d+) bytes", p.stderr).group(1)) for p in (f32, q8)]
-    cache = 2 * 8 * 1024 * 256 * 4
-    assert state[0] - state[1] == cache - (cache // 4 + 2 * 8 * 1024 * 8 * 4 + 256 * 4)
+    cache = 2 * 8 * 512 * 256 * 4
+    assert state[0] - state[1] == cache - (cache // 4 + 2 * 8 * 512 * 8 * 4 + 256 * 4)
     peak = [_peak_kib(maxrss, c) for c in (cmd, [*cmd, "-k", "q8"])]
     assert (peak[0] - peak[1]) * 1024 > 0.9 * (state[0] - state[1]), peak
 
