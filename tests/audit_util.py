@@ -9,18 +9,19 @@ from pathlib import Path
 import pytest
 
 from toolchain import paths
+from toolchain.compilers import compile_flags
+from toolchain.targets import load_target
 
 MINGW = "i686-w64-mingw32-gcc"
 BADEXE = Path(__file__).parent / "fixtures" / "badexe"
 STARTUP_DIR = paths.ENGINE_DIR / "startup"
 STARTUP = STARTUP_DIR / "winstart.c"
 
-# The Pentium-safe recipe of platform-facts.md §7.5 (with -march appended by the caller).
-OWN_STARTUP_FLAGS = [
-    "-O2", "-mfpmath=387", "-fno-math-errno", "-funsafe-math-optimizations",
-    "-D__USE_MINGW_ANSI_STDIO=0", "-nostartfiles", "-Wl,-e,_mainCRTStartup",
-]
-OWN_STARTUP_LIBS = ["-lmsvcrt", "-lkernel32"]
+# The Pentium-safe recipe of docs/platform.md §3, as the win95-p5 target
+# has it (without its -march: the caller appends one).
+_P5 = load_target("win95-p5")
+OWN_STARTUP_FLAGS = [f for f in compile_flags(_P5) if f not in _P5.compiler.cpu_flags] + list(_P5.linker.flags)
+OWN_STARTUP_LIBS = list(_P5.linker.libs)
 
 
 def need(tool: str) -> str:

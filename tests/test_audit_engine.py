@@ -13,21 +13,20 @@ import pytest
 from audit_util import STARTUP_DIR, mingw, need
 from toolchain import paths
 from toolchain.audit import audit_exe, check_link_surface
+from toolchain.compilers import compile_flags
+from toolchain.render import link_flags
 from toolchain.smoke import wine_env
+from toolchain.targets import load_target
 
-# What the win95-p5 / win95-486 targets compile with: the mingw.yaml base
-# (strict C89, x87, loader-friendly header) plus the own-startup recipe of
-# platform-facts.md §7.5.  -march is appended per CPU.
-COMPILE = [
-    "-std=c89", "-pedantic", "-O2", "-mfpmath=387", "-mno-sse", "-fno-math-errno", "-funsafe-math-optimizations",
-    "-D_WIN32_WINNT=0x0400", "-DWINVER=0x0400", "-D__USE_MINGW_ANSI_STDIO=0",
-]
-LINK = [
-    "-nostartfiles", "-Wl,-e,_mainCRTStartup", "-Wl,--subsystem,console:4.0", "-Wl,--major-os-version,4",
-    "-Wl,--minor-os-version,0", "-Wl,--disable-dynamicbase", "-Wl,--disable-nxcompat",
-    "-Wl,--disable-reloc-section", "-Wl,--no-insert-timestamp", "-Wl,--stack,0x400000",
-]
-LIBS = ["-lmsvcrt", "-lkernel32"]
+# What the win95-p5 / win95-486 targets compile and link with, taken from
+# the targets themselves (compilers.compile_flags, render.link_flags): the
+# mingw.yaml base plus the own-startup recipe of docs/platform.md §3.
+def recipe(name: str) -> tuple[list[str], list[str], list[str]]:
+    """(compile flags, link flags, libraries) of a MinGW target."""
+    t = load_target(name)
+    return compile_flags(t), link_flags(t), list(t.linker.libs)
+
+
 STORY = b"Once upon a time, there was a little girl named Lily"
 
 
@@ -44,12 +43,14 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.wine
-@pytest.mark.parametrize(("march", "os_"), [("pentium", "win98"), ("i486", "win95osr2")])
+@pytest.mark.parametrize(("target", "os_"), [("win95-p5", "win98"), ("win95-486", "win95osr2")])
 def test_engine_for_old_cpus_has_no_p6_code_and_runs(
-    out: Path, stories260k: tuple[Path, Path], march: str, os_: str
+    out: Path, stories260k: tuple[Path, Path], target: str, os_: str
 ) -> None:
-    exe = mingw(out / f"run-{march}.exe", sources(), [*COMPILE, f"-march={march}", *LINK], LIBS)
-    report = audit_exe(exe, os=os_, cpu=march, symbols_exe=exe.with_suffix(".sym.exe"))
+    compile_, link, libs = recipe(target)
+    cpu = load_target(target).platform.cpu
+    exe = mingw(out / f"run-{cpu}.exe", sources(), [*compile_, *link], libs)
+    report = audit_exe(exe, os=os_, cpu=cpu, symbols_exe=exe.with_suffix(".sym.exe"))
     assert report.ok, report.verdict + "\n" + "\n".join(f"{f.where}: {f.message}" for f in report.findings)
     assert report.cpu_hits == [], [f"{h.function} {h.mnemonic}" for h in report.cpu_hits]
     assert {d.lower() for d, _, _ in report.imports} <= {"msvcrt.dll", "kernel32.dll"}
@@ -67,7 +68,7 @@ def test_engine_objects_stay_on_the_c89_surface(out: Path) -> None:
     objects = []
     for src in paths.engine_sources():
         obj = out / f"{src.stem}.o"
-        proc = subprocess.run(["i686-w64-mingw32-gcc", *COMPILE, "-march=pentium", "-c", "-o", str(obj), str(src)],
+        proc = subprocess.run(["i686-w64-mingw32-gcc", *recipe("win95-p5")[0], "-c", "-o", str(obj), str(src)],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         objects.append(obj)

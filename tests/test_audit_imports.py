@@ -76,3 +76,16 @@ def test_truncated_list_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             imp.read_list("k.txt")
     finally:
         imp.read_list.cache_clear()
+
+
+def test_real_unicode_conversions_are_info_and_w_stubs_stay_warnings() -> None:
+    """Windows 95 implements MultiByteToWideChar/WideCharToMultiByte (what
+    Open Watcom's runtime calls on 9x); GetModuleFileNameW is a stub there,
+    called by that runtime only on NT, and stays a warning."""
+    for os in ("win95", "win98"):
+        got = findings([("KERNEL32.DLL", "MultiByteToWideChar"), ("KERNEL32.DLL", "WideCharToMultiByte"),
+                        ("KERNEL32.DLL", "GetModuleFileNameW")], os)
+        severity = {where.split("!")[1]: sev for sev, where, _ in got}
+        assert severity == {"MultiByteToWideChar": "info", "WideCharToMultiByte": "info",
+                            "GetModuleFileNameW": "warn"}, got
+    assert findings([("KERNEL32.DLL", "GetModuleFileNameW")], "nt4") == []

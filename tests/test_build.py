@@ -89,6 +89,7 @@ def test_source_kit_when_compiler_missing(target: str, makefile: str, tmp_path: 
     assert {f"SRC/{makefile}", "SRC/BUILD.BAT", "SRC/RUN.C", "MODEL.BIN", "TOKENIZ.BIN", "RUN.BAT"} <= names
     assert "SOURCE KIT" in readme
     assert makefile in build_bat
+    assert f"target {target}\n" in proc.stderr and "target target" not in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -98,6 +99,7 @@ def test_source_kit_when_compiler_missing(target: str, makefile: str, tmp_path: 
         (("--target", "win98-mingw", "--model", "/nonexistent/m.bin"), "error: /nonexistent/m.bin: no such model file"),
         (("--target", "win98-mingw", "--tokenizer", "x.bin"), "error: --tokenizer given without --model"),
         (("--target", "win98-mingw", "--media", "tape"), "error: --media 'tape'"),
+        (("--target", "win98-mingw", "--steps", "abc"), "error: --steps 'abc': must be a whole number"),
     ],
 )
 def test_user_errors_are_one_line(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
@@ -105,6 +107,45 @@ def test_user_errors_are_one_line(args: tuple[str, ...], message: str, tmp_path:
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert message in proc.stderr, proc.stderr
+    assert "built" not in proc.stderr and not list(tmp_path.glob("*.zip"))  # refused before building
+
+
+def test_out_that_is_a_file_is_refused_before_building(tmp_path: Path) -> None:
+    out = tmp_path / "dist.zip"
+    out.write_bytes(b"mine")
+    proc = invoke("build", "--target", "win98-mingw", "--out", str(out), env={"INVOKE_RETROLLAMA_WORK": str(tmp_path)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"error: --out {out}: is a file, not a folder" in proc.stderr
+    assert "target" not in proc.stderr.split("error:")[0]  # nothing ran first
+    assert out.read_bytes() == b"mine"
+
+
+def test_serve_port_must_be_a_number() -> None:
+    proc = invoke("serve", "--port", "abc")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: --port 'abc': must be a whole number" in proc.stderr
+
+
+def test_second_build_of_a_target_in_one_work_folder_is_told_to_wait(tmp_path: Path) -> None:
+    import fcntl
+
+    work = tmp_path / "w"
+    work.mkdir()
+    with open(work / ".win98-bcc.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = invoke("build", "--target", "win98-bcc", "--out", str(tmp_path), env={"INVOKE_RETROLLAMA_WORK": str(work)})
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"error: another build of win98-bcc is running in {work}" in proc.stderr
+
+
+def test_invoke_from_a_subfolder_writes_nothing_there(tmp_path: Path) -> None:
+    from toolchain import paths
+
+    sub = paths.REPO_ROOT / "templates"
+    proc = invoke("build", "--target", "win98-bcc", cwd=sub, env={"INVOKE_RETROLLAMA_OUT": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "retrollama-win98-bcc.zip").is_file()
+    assert not (sub / "build").exists() and not (sub / "dist").exists()
 
 
 def test_bad_model_file_is_refused(tmp_path: Path, stories260k: tuple[Path, Path]) -> None:
@@ -199,6 +240,26 @@ def test_build_from_a_ported_c99_tree(tmp_path: Path) -> None:
                                                   "-i", "Once upon a time"], cwd=unpacked)
     assert proc2.stdout.decode("ascii").replace("\r\n", "\n").startswith(LILY)
     assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before  # the user's tree is untouched
+
+
+def test_build_from_a_tree_with_several_programs_builds_run_c(tmp_path: Path) -> None:
+    src = tmp_path / "tree"
+    src.mkdir()
+    runner = (Path(__file__).parent / "fixtures" / "port" / "runner" / "run.c").read_bytes()
+    for name in ("run.c", "runq.c"):
+        (src / name).write_bytes(runner)
+    (src / "test.c").write_bytes(b"#include <stdio.h>\nint main(void) { puts(\"test\"); return 0; }\n")
+    proc = invoke("build", "--target", "win98-mingw", "--source", str(src), "--out", str(tmp_path),
+                  env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "work")})
+    assert proc.returncode == 0, proc.stderr
+    assert "program run.c (left out: runq.c, test.c)" in proc.stderr
+    with zipfile.ZipFile(tmp_path / "retrollama-win98-mingw.zip") as zf:
+        names = set(zf.namelist())
+    assert "SRC/RUN.C" in names and "SRC/RUNQ.C" not in names and "RUN.EXE" in names
+    proc = invoke("build", "--target", "win98-mingw", "--source", str(src), "--program", "nope.c",
+                  "--out", str(tmp_path), env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "work")})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: --program nope.c: not a C file with a main in the tree (programs: run.c, runq.c, test.c)" in proc.stderr
 
 
 def test_engine_sources_are_dos_text_when_bundled() -> None:

@@ -116,7 +116,7 @@ def test_bad_options() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "value"), [("32M", 32 * MB), ("64MB", 64 * MB), ("1G", 1024 * MB), ("512k", 512 * 1024), ("1000", 1000)]
+    ("text", "value"), [("32M", 32 * MB), ("64MB", 64 * MB), ("1G", 1024 * MB), ("512k", 512 * 1024), ("0.5G", 512 * MB)]
 )
 def test_parse_size(text: str, value: int) -> None:
     assert inspect.parse_size(text) == value
@@ -125,6 +125,10 @@ def test_parse_size(text: str, value: int) -> None:
 def test_parse_size_rejects_nonsense() -> None:
     with pytest.raises(ConfigError, match="'lots'"):
         inspect.parse_size("lots")
+    with pytest.raises(ConfigError, match=r"^--ram 64: give a unit, K, M or G \(e.g. 64M for megabytes\)$"):
+        inspect.parse_size("64")
+    with pytest.raises(ConfigError, match="more than zero"):
+        inspect.parse_size("0M")
 
 
 def test_report_lines(stories260k: tuple[Path, Path]) -> None:

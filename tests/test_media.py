@@ -50,6 +50,7 @@ def fake_bundle(tmp_path: Path) -> Path:
     (root / "TOKENIZ.BIN").write_bytes(_blob(6227, b"tok"))
     (root / "MODEL.BIN").write_bytes(_blob(3_200_000, b"model"))
     (root / "SRC" / "RUN.C").write_bytes(_blob(40_000, b"c"))
+    (root / "SRC" / "MAKEFILE").write_bytes(b"all:\r\n")
     return root
 
 
@@ -72,16 +73,14 @@ def _unpack_floppies(images: list[Path], dest: Path) -> None:
                        check=True, capture_output=True)
 
 
-def _run_join_bat(folder: Path) -> None:
-    """Execute JOIN.BAT's COPY /B lines the way COMMAND.COM would."""
-    for line in (folder / "JOIN.BAT").read_bytes().decode("ascii").split("\r\n"):
-        if not line.startswith("COPY /B "):
-            continue
-        args = line.removeprefix("COPY /B ").removesuffix(" > NUL").split()
-        sources = args[0].split("+")
-        target = folder / (args[1] if len(args) > 1 else sources[0])
-        data = b"".join((folder / s).read_bytes() for s in sources)
-        target.write_bytes(data)
+def _run_join_bat(folder: Path) -> str:
+    """Run JOIN.BAT with Wine's cmd.exe, as the user types JOIN in that folder."""
+    from toolchain.smoke import wine_env
+
+    proc = subprocess.run(["wine", "cmd", "/c", "JOIN.BAT"], cwd=folder, capture_output=True,
+                          stdin=subprocess.DEVNULL, timeout=120, env=wine_env())
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.decode("latin-1")
 
 
 def test_big_file_is_split_and_rejoined(fake_bundle: Path, tmp_path: Path) -> None:
@@ -98,12 +97,21 @@ def test_big_file_is_split_and_rejoined(fake_bundle: Path, tmp_path: Path) -> No
         assert text.startswith(f"retrollama floppy set: disk {n} of 3\r\n")
         assert "\n" not in text.replace("\r\n", "")
     join = _mread(images[0], "JOIN.BAT").decode("ascii")
-    assert "COPY /B MODEL.001 MODEL.BIN > NUL\r\n" in join and "COPY /B MODEL.BIN+MODEL.003 > NUL" in join
+    assert "COPY /B MODEL.001 MODEL.BIN\r\nIF ERRORLEVEL 1 GOTO FAILED\r\n" in join
+    assert "COPY /B MODEL.BIN+MODEL.003\r\nIF ERRORLEVEL 1 GOTO FAILED\r\n" in join
+    assert "IF NOT EXIST MODEL.BIN GOTO FAILED" in join and "Joining needs about" in join
     assert all(len(line) < 80 for line in join.split("\r\n"))
 
     folder = tmp_path / "C_RETROLLM"
     _unpack_floppies(images, folder)
-    _run_join_bat(folder)
+    (folder / "MODEL.003").rename(folder / "KEEP.003")
+    assert "A part is missing" in _run_join_bat(folder)
+    assert not (folder / "MODEL.BIN").exists()
+    (folder / "KEEP.003").rename(folder / "MODEL.003")
+    out = _run_join_bat(folder)
+    assert "MODEL.BIN rebuilt" in out, out
+    for part in folder.glob("MODEL.0*"):
+        part.unlink()
     for path in fake_bundle.rglob("*"):
         if path.is_file():
             rel = path.relative_to(fake_bundle)
@@ -133,8 +141,9 @@ def test_stories260k_bundle_fits_one_floppy(stories260k: tuple[Path, Path], tmp_
     (root / "SRC").mkdir(parents=True)
     shutil.copyfile(model, root / "MODEL.BIN")
     shutil.copyfile(tok, root / "TOKENIZ.BIN")
-    # A generous RUN.EXE (a MinGW -O2 build of the engine is well under this).
-    (root / "RUN.EXE").write_bytes(_blob(256 * 1024, b"exe"))
+    # A generous RUN.EXE: the MinGW -O2 builds are 30-70 KB.  (256 KB no longer
+    # fits beside the grown engine sources, whose CRLF copies in SRC take ~150 KB.)
+    (root / "RUN.EXE").write_bytes(_blob(128 * 1024, b"exe"))
     for name in ("RUN.BAT", "README.TXT", "MANIFEST.TXT"):
         (root / name).write_bytes(b"text\r\n" * 200)
     for src in paths.engine_sources() + paths.engine_headers():
@@ -173,7 +182,10 @@ def test_iso_holds_the_bundle_under_both_name_sets(fake_bundle: Path, tmp_path: 
     expected = {f"/{p.relative_to(fake_bundle).as_posix()}": p.read_bytes()
                 for p in fake_bundle.rglob("*") if p.is_file()}
     assert _iso_files(image, joliet=True) == expected
-    assert _iso_files(image, joliet=False) == {f"{k};1": v for k, v in expected.items()}
+    # Level 1 names always carry the dot, extension or not: MAKEFILE.;1, not MAKEFILE;1.
+    assert _iso_files(image, joliet=False) == {f"{k if '.' in k.rsplit('/', 1)[-1] else k + '.'};1": v
+                                               for k, v in expected.items()}
+    assert "/SRC/MAKEFILE.;1" in _iso_files(image, joliet=False)
     cd = pycdlib.PyCdlib()
     cd.open(str(image))
     assert cd.has_joliet() and cd.pvd.volume_identifier.rstrip() == b"RETROLLM"

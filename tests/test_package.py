@@ -72,3 +72,34 @@ def test_zip_refuses_long_or_lower_case_names(tmp_path: Path) -> None:
     (b / "stories260K.bin").write_bytes(b"x")
     with pytest.raises(BuildError, match="not an upper-case 8.3 name"):
         package.write_zip(b, tmp_path / "x.zip")
+
+
+def test_a_build_killed_while_zipping_keeps_the_old_zip_and_its_part_is_cleaned(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    b = _bundle(tmp_path / "b")
+    (b / "MODEL.BIN").write_bytes(os.urandom(40 << 20))  # big enough to be killed mid-write
+    out = tmp_path / "out"
+    old = package.write_zip(_bundle(tmp_path / "small"), out / "x.zip")
+    old_bytes = old.read_bytes()
+    code = ("import sys; from pathlib import Path; from toolchain import package; "
+            "package.write_zip(Path(sys.argv[1]), Path(sys.argv[2]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(b), str(out / "x.zip")],
+                            cwd=Path(package.__file__).parents[1])
+    part = out / f"x.zip.{proc.pid}.part"
+    for _ in range(400):  # wait until the part exists, then kill the build
+        if part.exists() or proc.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.01"])
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert part.exists(), "the build finished before it could be killed"
+    assert (out / "x.zip").read_bytes() == old_bytes  # the final zip was never touched
+    (out / "y.zip.part").write_bytes(b"left by an older version")
+    alive = out / f"z.zip.{os.getpid()}.part"  # a build still running: left alone
+    alive.write_bytes(b"busy")
+    package.write_zip(_bundle(tmp_path / "again"), out / "x.zip")
+    assert sorted(p.name for p in out.glob("*.part")) == [alive.name]

@@ -255,7 +255,7 @@ def test_cli_quantizes_and_refuses_bad_requests(tmp_path: Path, stories260k: tup
     assert "not a regular file" in _cli_error(src, tmp_path)
     assert "does not exist" in _cli_error(src, tmp_path / "nowhere" / "q.bin")
     assert "already an int8" in _cli_error(out, tmp_path / "again.bin")
-    assert "cannot read checkpoint" in _cli_error(tmp_path / "missing.bin", tmp_path / "x.bin")
+    assert "missing.bin: no such model file" in _cli_error(tmp_path / "missing.bin", tmp_path / "x.bin")
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"\x01" * 100)
     assert str(junk) in _cli_error(junk, tmp_path / "x.bin")

@@ -176,3 +176,124 @@ def test_announcement_says_what_it_listens_on(bundle: Path) -> None:
     lan = serve.announcement(bundle, bundle, "192.168.1.20", 2121)
     assert not any("cannot reach" in line for line in lan)
     assert "    open 192.168.1.20 2121" in lan and "    binary" in lan
+
+
+def test_symlinks_out_of_the_bundle_are_not_listed(bundle: Path, tmp_path: Path) -> None:
+    (bundle / "LINK.TXT").symlink_to(tmp_path / "SECRET.TXT")
+    (tmp_path / "OUTDIR").mkdir()
+    (bundle / "OUTDIR").symlink_to(tmp_path / "OUTDIR")
+    (bundle / "INLINK.TXT").symlink_to(bundle / "README.TXT")  # inside: fine
+    srv = serve.make_server(bundle, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}, daemon=True)
+    thread.start()
+    try:
+        with _client(srv.address[:2], passive=True) as ftp:
+            names = ftp.nlst()
+            assert "LINK.TXT" not in names and "OUTDIR" not in names and "INLINK.TXT" in names, names
+            assert "LINK.TXT" not in ftp.nlst("*")
+            lines: list[str] = []
+            ftp.retrlines("LIST", lines.append)
+            assert not any("LINK.TXT" in line and "INLINK" not in line for line in lines), lines
+            assert not any("OUTDIR" in line for line in lines), lines
+    finally:
+        srv.close_all()
+        thread.join(timeout=5)
+    text = "\n".join(serve.instructions(bundle, "192.168.1.20", 2121))
+    assert "OUTDIR" not in text
+
+
+def test_zip_bomb_is_refused_before_unpacking(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("MODEL.BIN", "w") as f:
+            for _ in range(300):
+                f.write(bytes(1 << 20))  # 300 MB of zeros, about 300 KB deflated
+    assert bomb.stat().st_size < 1 << 20
+    seen_before = set(Path(serve.tempfile.gettempdir()).glob(f"{serve.TEMP_PREFIX}*"))
+    with pytest.raises(ConfigError, match=r"bomb.zip: member 'MODEL.BIN' would unpack \d+ bytes into 314572800"):
+        with serve.bundle_folder(bomb):
+            pass
+    assert set(Path(serve.tempfile.gettempdir()).glob(f"{serve.TEMP_PREFIX}*")) == seen_before
+
+
+def test_zip_over_the_cap_or_the_free_space_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "b.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name, data in FILES.items():
+            z.writestr(name, data)
+    with zipfile.ZipFile(archive) as z:
+        size = serve.check_zip(archive, z, free_bytes=1 << 40)
+        assert size == sum(len(v) for v in FILES.values())
+        with pytest.raises(ConfigError, match="over the 1000 a bundle may have"):
+            serve.check_zip(archive, z, free_bytes=1 << 40, cap=1000)
+        with pytest.raises(ConfigError, match="bytes to unpack but 10 are free"):
+            serve.check_zip(archive, z, free_bytes=10)
+
+
+def test_a_member_larger_than_its_header_is_stopped(tmp_path: Path) -> None:
+    archive = tmp_path / "liar.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("README.TXT", b"x" * 5000)
+    data = bytearray(archive.read_bytes())
+    # Patch the central directory's uncompressed size (offset 24 in the entry) down to 10.
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 24:cd + 28] = (10).to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match="liar.zip: (member 'README.TXT' is larger than its header says|cannot unpack)"):
+        with serve.bundle_folder(archive):
+            pass
+
+
+def _serve_in_child(archive: Path, tmp: Path) -> "subprocess.Popen[str]":
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from toolchain import serve; "
+            "print(serve.serve(Path(sys.argv[1]), '127.0.0.1', 0, say=lambda l: print(l, flush=True)), flush=True)")
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    return subprocess.Popen([sys.executable, "-c", code, str(archive)], stdout=subprocess.PIPE, text=True,
+                            env=env, cwd=Path(serve.__file__).parents[1])
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_signals_remove_the_unpacked_copy(tmp_path: Path, sig: str) -> None:
+    import signal
+
+    archive = tmp_path / "retrollama-win98.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name, data in FILES.items():
+            z.writestr(name, data)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _serve_in_child(archive, tmp)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("Serving"), first
+        assert len(list(tmp.glob(f"{serve.TEMP_PREFIX}*"))) == 1
+        proc.send_signal(getattr(signal, sig))
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert out.strip().splitlines()[-1] in (f"stopped by {sig}", "stopped by Ctrl-C"), out
+    assert list(tmp.iterdir()) == []
+
+
+def test_a_killed_servers_folder_is_removed_by_the_next(tmp_path: Path) -> None:
+    import signal
+
+    archive = tmp_path / "retrollama-win98.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("README.TXT", b"hi\r\n")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _serve_in_child(archive, tmp)
+    assert proc.stdout is not None and proc.stdout.readline().startswith("Serving")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    left = list(tmp.glob(f"{serve.TEMP_PREFIX}*"))
+    assert len(left) == 1  # SIGKILL cannot be caught ...
+    assert serve.remove_stale_folders(tmp) == left  # ... so the next server removes it
+    assert not left[0].exists()

@@ -21,15 +21,16 @@ from typing import Iterator
 
 from rich.console import Console
 
-from toolchain import compilers, paths, render, sources
+from toolchain import compilers, paths, render, settings, sources
 from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
-from toolchain.modelpick import ModelPair, pick_model
+from toolchain.modelpick import DEMO_DIR, ModelPair, pick_model
 from toolchain.package import write_manifest, write_zip
-from toolchain.smoke import smoke_test
+from toolchain.smoke import family_of, smoke_test
 from toolchain.targets import Target
 
 MEDIA_KINDS = ("floppy", "iso")
+_DEFAULTS = settings.Settings()
 _MAIN = re.compile(rb"\bmain\s*\(")
 
 
@@ -38,13 +39,16 @@ class BuildOptions:
     target: str
     model: str | None = None
     tokenizer: str | None = None
-    out: Path = paths.REPO_ROOT / "dist"
+    out: Path = settings.anchored(_DEFAULTS.out)
     source: Path | None = None
-    prompt: str = "Once upon a time"
-    steps: int = 256
+    prompt: str = _DEFAULTS.prompt
+    steps: int = _DEFAULTS.steps
     models_dir: str | None = None
-    work: Path = paths.REPO_ROOT / "build"
+    work: Path = settings.anchored(_DEFAULTS.work)
     media: tuple[str, ...] = ()
+    temperature: float = 1.0  # RUN.BAT's defaults; the user's own flags on the old PC win
+    topp: float = 0.9
+    seed: int | None = None
     program: str | None = None
 
 
@@ -56,6 +60,8 @@ class BuildResult:
     bundle: Path
     notes: list[str] = field(default_factory=list)
     media: list[Path] = field(default_factory=list)
+    audit: str = ""  # the audit's verdict line, empty for a source kit
+    smoke: str = ""  # what the test run of RUN.EXE showed, empty for a source kit
 
 
 def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
@@ -63,31 +69,108 @@ def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
     return compilers.resolve(name)
 
 
+FLOPPY_BYTES = 1_457_664  # what one 1.44 MB FAT12 disk holds (2847 clusters of 512 bytes)
+
+
+def _story_time(steps: int, tok_s: float) -> str:
+    """'about 4 minutes' for ``steps`` tokens at ``tok_s``: what a user waits for the default story."""
+    seconds = steps / tok_s if tok_s > 0 else float("inf")
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} seconds"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} minutes"
+    return f"about {seconds / 3600:.1f} hours"
+
+
+def _runtime_facts(target: Target) -> dict[str, object]:
+    """Whether the exe needs a C runtime DLL the target OS does not ship (msvcrt.dll on
+    Windows 95 for MinGW), or has its runtime built in where that matters."""
+    from toolchain.audit.imports import os_api
+
+    if family_of(target.platform.os) == "dos":
+        return {"runtime_dll": None, "runtime_builtin": False}  # DOS: no Win32 DLLs at all
+    lacks_msvcrt = os_api(target.platform.os).no_msvcrt
+    dll = target.compiler.runtime_dll
+    missing = dll if dll is not None and dll.lower() == "msvcrt.dll" and lacks_msvcrt else None
+    return {"runtime_dll": missing, "runtime_builtin": lacks_msvcrt and dll is None}
+
+
 def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, object]:
-    """What README.TXT says about the model: size, memory, expected speed."""
+    """What README.TXT says about the model: size, memory and time for the file actually bundled."""
     from toolchain.llama2.quant import read_any_config
     from toolchain.models.inspect import estimate
 
-    seq_len = read_any_config(pair.checkpoint)[0].seq_len
+    config, group_size = read_any_config(pair.checkpoint)
+    seq_len = config.seq_len
     used_steps = min(steps, seq_len) if steps > 0 else seq_len  # as the engine clamps -n
     est = estimate(pair.checkpoint, steps=used_steps, tokenizer=pair.tokenizer,
                    max_file_bytes=target.platform.max_file_bytes)
     if est.problems:
         raise ModelError("; ".join(est.problems))
     cfg = est.config
+    model_bytes = pair.checkpoint.stat().st_size
     return {
         "model_name": pair.checkpoint.name,
+        "model_path": str(pair.checkpoint),
         "params": est.params,
+        "quant": "int8" if group_size is not None else "fp32",
         "config_lines": [
             f"dim {cfg.dim}, {cfg.n_layers} layers, {cfg.n_heads} heads "
             f"({cfg.n_kv_heads} key/value), context {cfg.seq_len} tokens.",
         ],
         "vocab_size": cfg.vocab_size,
-        "ram_mb": max(1, round(est.ram_bytes / (1 << 20))),
+        "ram_mb": max(1, round(est.needed_bytes / (1 << 20))),
         "steps": used_steps,
         "tok_s": f"{est.tok_per_s_p2_350:.3g}",
+        "story_time": _story_time(used_steps, est.tok_per_s_p2_350),
+        **_runtime_facts(target),
+        "model_bytes": model_bytes,
+        "split_on_floppies": model_bytes > FLOPPY_BYTES,
+        "join_free_bytes": 2 * model_bytes,
         "estimate": est,
     }
+
+
+def _int8_advice(target: Target, facts: dict[str, object]) -> str | None:
+    """When an fp32 model is too big for the target's typical PC or for a few floppies, say what
+    ``invoke quantize`` would give, in figures."""
+    est = facts["estimate"]
+    if facts["quant"] != "fp32":
+        return None
+    ram = target.platform.ram_mb << 20
+    too_big_ram = not est.fits(ram)  # type: ignore[attr-defined]
+    floppies = -(-int(facts["model_bytes"]) // FLOPPY_BYTES)  # type: ignore[call-overload]
+    if not too_big_ram and floppies <= 3:
+        return None
+    from toolchain.llama2 import quant
+
+    int8_bytes = est.ram_bytes_int8  # type: ignore[attr-defined]
+    config = est.config  # type: ignore[attr-defined]
+    int8_file = quant.expected_file_size(config, quant.default_group_size(config))
+    int8_floppies = -(-int8_file // FLOPPY_BYTES)
+    disks = "floppy" if int8_floppies == 1 else "floppies"
+    why = (f"needs about {facts['ram_mb']} MB + {est.os_reserve_bytes >> 20} MB for Windows "  # type: ignore[attr-defined]
+           f"(a typical {target.name} PC has {target.platform.ram_mb} MB)" if too_big_ram
+           else f"takes {floppies} floppies")
+    fits = "fits" if est.fits(ram) or int8_bytes + est.os_reserve_bytes <= ram else "still does not fit"  # type: ignore[attr-defined]
+    return (f"hint: this fp32 model {why}; int8 needs about {max(1, round(int8_bytes / (1 << 20)))} MB of RAM "
+            f"({fits}) and {int8_floppies} {disks}: invoke quantize {facts['model_path']} "
+            f"--out {Path(str(facts['model_name'])).stem}_q80.bin, then build with --model that file")
+
+
+def _run_bat(target: Target, opts: BuildOptions, steps: int) -> str:
+    return render.render_run_bat(target, prompt=opts.prompt, steps=steps, temperature=opts.temperature,
+                                 topp=opts.topp, seed=opts.seed)
+
+
+def _os_reserve_mb(target: Target, windows_mb: int = 24) -> tuple[int, str]:
+    """RAM the OS keeps for itself besides the model, and what to call it.
+    DOS and its extender need far less than Windows (toolchain/data/dos.yaml)."""
+    if family_of(target.platform.os) == "dos":
+        from toolchain.audit.platforms import load_yaml
+
+        return int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"]), "DOS and CauseWay"
+    return windows_mb, "Windows"
 
 
 def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> None:
@@ -106,8 +189,9 @@ def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> N
 
 def _stage_bundle(
     target: Target, bundle: Path, src_dir: Path, exe: Path | None, pair: ModelPair, facts: dict[str, object],
-    prompt: str, *, strict_sources: bool, notes: list[str],
+    opts: BuildOptions, *, strict_sources: bool, notes: list[str],
 ) -> None:
+    prompt = opts.prompt
     if bundle.exists():
         shutil.rmtree(bundle)
     (bundle / "SRC").mkdir(parents=True)
@@ -120,7 +204,7 @@ def _stage_bundle(
         shutil.copyfile(exe, bundle / target.names.exe)
     shutil.copyfile(pair.checkpoint, bundle / target.names.model)
     shutil.copyfile(pair.tokenizer, bundle / target.names.tokenizer)
-    render.write_dos_text(bundle / "RUN.BAT", render.render_run_bat(target, prompt=prompt, steps=facts["steps"]))
+    render.write_dos_text(bundle / "RUN.BAT", _run_bat(target, opts, facts["steps"]))
     readme = render.render_readme(target, prompt=prompt, source_kit=exe is None, **facts)
     render.write_dos_text(bundle / "README.TXT", readme)
 
@@ -129,6 +213,10 @@ def check_options(opts: BuildOptions) -> None:
     """Refuse bad options in one line before anything is built."""
     if opts.steps < 0:
         raise ConfigError(f"--steps {opts.steps}: must be 0 (the model's context) or more")
+    if opts.temperature < 0:
+        raise ConfigError(f"--temperature {opts.temperature:g}: must be 0 (always the likeliest word) or more")
+    if not 0 <= opts.topp <= 1:
+        raise ConfigError(f"--topp {opts.topp:g}: must be between 0 and 1")
     for kind in opts.media:
         if kind not in MEDIA_KINDS:
             raise ConfigError(f"--media {kind!r}: must be {' or '.join(repr(k) for k in MEDIA_KINDS)}")
@@ -182,17 +270,25 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     check_options(opts)
     target, found, why = compilers.resolve(opts.target)
     console.print(f"[bold]target[/bold] {why}")
+    _run_bat(target, opts, opts.steps)  # a prompt RUN.BAT cannot hold is refused before any work
     pair = pick_model(opts.model, opts.tokenizer, opts.models_dir)
     console.print(f"[bold]model[/bold]  {pair.checkpoint} + {pair.tokenizer}")
+    if pair.checkpoint.parent.resolve() == DEMO_DIR.resolve() and not opts.model:
+        console.print("[yellow]note[/yellow]   no model given or found elsewhere: using the project's demo model "
+                      "(models/demo); pass --model FILE for a real one (see `invoke models`)")
     facts = _model_facts(target, pair, opts.steps)
     est = facts["estimate"]
     notes: list[str] = []
-    if not est.fits(target.platform.ram_mb << 20):  # type: ignore[attr-defined]
+    reserve_mb, os_word = _os_reserve_mb(target, est.os_reserve_bytes >> 20)  # type: ignore[attr-defined]
+    if est.needed_bytes + (reserve_mb << 20) > target.platform.ram_mb << 20:  # type: ignore[attr-defined]
         notes.append(
             f"warning: the model needs about {facts['ram_mb']} MB plus about "
-            f"{est.os_reserve_bytes >> 20} MB for Windows; a typical PC for {target.name} "  # type: ignore[attr-defined]
+            f"{reserve_mb} MB for {os_word}; a typical PC for {target.name} "
             f"has {target.platform.ram_mb} MB"
         )
+    advice = _int8_advice(target, facts)
+    if advice:
+        notes.append(advice)
     with _build_lock(opts.work, target.name):
         return _build_locked(opts, console, target, found, pair, facts, notes)
 
@@ -221,6 +317,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
     render.write_dos_text(src_dir / "BUILD.BAT", render.render_build_bat(target))
 
     exe: Path | None = None
+    verdict = smoke_detail = ""
     if found.found:
         with console.status(f"compiling with {target.compiler.name}"):
             built = compilers.toolchain_for(target).build(target, src_dir, target.make.makefile, found)
@@ -231,7 +328,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
         _strip(target, built.exe, exe)
         console.print(f"[bold]built[/bold]  {exe} ({exe.stat().st_size} bytes)")
         with console.status("auditing RUN.EXE"):
-            _audit(target, exe, built, console)
+            verdict = _audit(target, exe, built, console)
         surface = compilers.hook(target, "check_link_surface")
         if opts.source is None and surface is not None:
             with console.status("checking the link surface"):
@@ -243,15 +340,19 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
         )
 
     bundle = work / "bundle"
-    _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts.prompt,
+    _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts,
                   strict_sources=opts.source is None, notes=notes)
     if exe is not None:
+        # The emulated PC (DOSBox) gets the target's typical RAM, or what the model needs.
+        ram_mb = max(target.platform.ram_mb, int(facts["ram_mb"]) + _os_reserve_mb(target)[0])  # type: ignore[call-overload]
         with console.status("test-running RUN.EXE"):
-            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer)
+            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer,
+                               family=family_of(target.platform.os), cpu=target.platform.cpu, ram_mb=ram_mb)
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
+        smoke_detail = smoke.detail
     write_manifest(bundle)
     zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
-    out = BuildResult(target, zip_path, exe is not None, bundle, notes)
+    out = BuildResult(target, zip_path, exe is not None, bundle, notes, audit=verdict, smoke=smoke_detail)
     for kind in opts.media:
         out.media += _write_media(kind, bundle, opts.out, target)
     return out
@@ -274,7 +375,8 @@ def _strip(target: Target, unstripped: Path, exe: Path) -> None:
         shutil.copyfile(unstripped, exe)
 
 
-def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) -> None:
+def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) -> str:
+    """Audit the exe; a failing verdict stops the build, a passing one is returned."""
     from toolchain.audit import audit_exe
 
     report = audit_exe(exe, os=target.platform.os, cpu=target.platform.cpu, symbols_exe=built.exe,
@@ -283,15 +385,23 @@ def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) 
         report.render(console)
         raise AuditError(f"{exe}: {report.verdict}")
     console.print(f"[bold]audit[/bold]  {report.verdict}")
+    for finding in report.findings:
+        if finding.severity == "warn":  # the verdict counts them: say what they are
+            console.print(f"[yellow]warning[/yellow] {finding.message}")
+    return report.verdict
 
 
 def _write_media(kind: str, bundle: Path, out: Path, target: Target) -> list[Path]:
+    from toolchain.progress import progress_bar
+
     if kind == "floppy":
         from toolchain.media.floppy import write_floppies
 
-        return write_floppies(bundle, out / f"retrollama-{target.name}-floppy")
+        with progress_bar("writing floppy images") as advance:
+            return write_floppies(bundle, out / f"retrollama-{target.name}-floppy", progress=advance)
     if kind == "iso":
         from toolchain.media.iso import write_iso
 
-        return [write_iso(bundle, out / f"retrollama-{target.name}.iso")]
+        with progress_bar("writing the CD image") as advance:
+            return [write_iso(bundle, out / f"retrollama-{target.name}.iso", progress=advance)]
     raise ConfigError(f"--media {kind!r}: must be {' or '.join(repr(k) for k in MEDIA_KINDS)}")

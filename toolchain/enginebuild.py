@@ -3,7 +3,9 @@
 The profiles (compiler, flags) live in ``toolchain/data/engine_builds.yaml``
 so that the tests, ``invoke bench`` and later stages build exactly the same
 programs; this module only turns a profile into a compiler run and a clear
-error when the compiler is missing or rejects the code.
+error when the compiler is missing or rejects the code.  A profile that
+names a ``target`` takes that target's own compile flags
+(``compilers.compile_flags``), so a host build measures what ships.
 """
 
 from __future__ import annotations
@@ -14,13 +16,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from toolchain import paths
+from toolchain import paths, yamlfile
+from toolchain.compilers import compile_flags
 from toolchain.errors import BuildError, CompilerMissing, ConfigError
+from toolchain.targets import load_target
 
 PROFILES_FILE = paths.DATA_DIR / "engine_builds.yaml"
 BUILD_TIMEOUT_S = 300
+
+
+class ProfileEntry(BaseModel):
+    """One profile as written in engine_builds.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    why: str = Field("", description="Why the profile exists")
+    cc: str = Field(min_length=1, description="Compiler program on PATH")
+    target: str | None = Field(None, description="Take this target's compile flags (before `flags`)")
+    simd: bool = Field(True, description="With `target`: keep the target's SIMD defines")
+    flags: list[str] = Field(default_factory=list, description="Flags before the sources")
+    libs: list[str] = Field(default_factory=list, description="Libraries after the sources")
+    suffix: str = Field("", description="Suffix of the output file, e.g. .exe")
+
+
+class ProfileFile(RootModel[dict[str, ProfileEntry]]):
+    """engine_builds.yaml: profile name -> profile."""
 
 
 @dataclass(frozen=True)
@@ -44,26 +66,23 @@ class BuildProfile:
         return shutil.which(self.cc) is not None
 
 
-def load_profiles(path: Path = PROFILES_FILE) -> dict[str, BuildProfile]:
-    """All profiles, by name, read from the YAML data file."""
+def _flags(path: Path, name: str, entry: ProfileEntry) -> tuple[str, ...]:
+    if entry.target is None:
+        return tuple(entry.flags)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read engine build profiles: {exc}") from None
-    profiles: dict[str, BuildProfile] = {}
-    for name, item in data.items():
-        try:
-            profiles[name] = BuildProfile(
-                name=name,
-                cc=str(item["cc"]),
-                flags=tuple(str(f) for f in item.get("flags", [])),
-                libs=tuple(str(f) for f in item.get("libs", [])),
-                suffix=str(item.get("suffix", "")),
-                why=str(item.get("why", "")),
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"{path}: profile {name!r} is malformed ({exc})") from None
-    return profiles
+        target = load_target(entry.target)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: profile {name!r}: {exc}") from None
+    return (*compile_flags(target, simd=entry.simd), *entry.flags)
+
+
+def load_profiles(path: Path = PROFILES_FILE) -> dict[str, BuildProfile]:
+    """All profiles, by name, read from the YAML data file (errors name the line)."""
+    doc = yamlfile.load_model(path, ProfileFile)
+    return {
+        name: BuildProfile(name, e.cc, _flags(path, name, e), tuple(e.libs), e.suffix, e.why)
+        for name, e in doc.root.items()
+    }
 
 
 def profile(name: str) -> BuildProfile:
@@ -99,19 +118,9 @@ def build_engine(
     return out
 
 
-def build_native(out_dir: Path) -> Path:
-    """The plain host build (gcc -std=c89 -O2)."""
-    return build_engine("native", out_dir)
-
-
 def build_sanitized(out_dir: Path) -> Path:
     """The ASan + UBSan host build used for the bad-input tests."""
     return build_engine("sanitize", out_dir, name="run-asan")
-
-
-def build_i686(out_dir: Path) -> Path:
-    """The 32-bit x87 (Pentium II, no SSE) Linux ELF used by the benchmark."""
-    return build_engine("i686-pentium2", out_dir, name="run-i686")
 
 
 def build_mingw(out_dir: Path) -> Path:

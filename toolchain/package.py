@@ -62,6 +62,33 @@ def write_manifest(bundle: Path) -> Path:
     return write_dos_text(bundle / MANIFEST, "\r\n".join(lines) + "\r\n")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(folder: Path) -> list[Path]:
+    """Remove ``*.zip.PID.part`` files of builds that were killed while zipping.
+
+    Each build writes its own ``NAME.zip.PID.part`` and renames it into
+    place, so a kill (SIGTERM, SIGKILL, power) never touches the previous
+    zip; the part it leaves is removed here, but never one whose build is
+    still running.  A plain ``NAME.zip.part`` is from an older version.
+    """
+    removed = []
+    for part in folder.glob("*.zip*.part"):
+        pid = part.name.removesuffix(".part").rsplit(".", 1)[-1]
+        if part.name.endswith(".zip.part") or (pid.isdigit() and not _pid_alive(int(pid))):
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
+
+
 def write_zip(bundle: Path, out: Path) -> Path:
     """Zip a bundle reproducibly; written beside ``out`` first, then moved."""
     check_names(bundle)
@@ -69,7 +96,8 @@ def write_zip(bundle: Path, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not out.is_file():
         raise BuildError(f"{out}: exists and is not a file")
-    tmp = out.with_name(out.name + ".part")
+    remove_stale_parts(out.parent)
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.part")
     try:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
             for p in bundle_files(bundle):

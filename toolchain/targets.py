@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from toolchain import paths, yamlfile
 from toolchain.errors import ConfigError
 
-OsName = Literal["win95", "win95osr2", "win98", "win98se", "winme", "nt4"]
+OsName = Literal["win95", "win95osr2", "win98", "win98se", "winme", "nt4", "dos"]
 CpuName = Literal[
     "i386", "i486", "pentium", "pentium-mmx", "k6", "k6-2", "pentiumpro", "pentium2", "pentium3"
 ]
@@ -47,7 +47,8 @@ class Platform(_Strict):
 class Compiler(_Strict):
     """How to compile the engine with this target's compiler."""
 
-    family: Literal["mingw", "watcom", "borland"] = Field(description="Compiler family (one module each)")
+    family: str = Field(pattern=r"^[a-z][a-z0-9_]*$",
+                        description="Compiler family: a module in toolchain/compilers (mingw, watcom, borland)")
     name: str = Field(description="Human name, e.g. 'Borland C++ 5.02'")
     cc: str = Field(description="Compiler executable (a name on PATH or relative to the compiler root)")
     strip: str | None = Field(None, description="Strip tool, when the compiler has one")
@@ -57,6 +58,10 @@ class Compiler(_Strict):
     fp_flags: list[str] = Field(default_factory=list, description="Floating-point flags (x87, no SSE)")
     defines: list[str] = Field(default_factory=list, description="Preprocessor defines, NAME or NAME=VALUE")
     extra: list[str] = Field(default_factory=list, description="Any other compile flags")
+    runtime_dll: str | None = Field(
+        None, description="C runtime DLL the exe imports (msvcrt.dll for MinGW), which an old OS may lack; "
+        "null when the runtime is linked in statically (Borland, Open Watcom)",
+    )
     simd_defines: dict[Literal["mmx"], list[str]] = Field(
         default_factory=dict,
         description="Defines that switch on the engine's SIMD kernels, per platform.simd, where this "
@@ -88,7 +93,7 @@ class Linker(_Strict):
 class Make(_Strict):
     """Which make dialect and template render the makefile."""
 
-    dialect: Literal["gnu", "borland", "wmake"]
+    dialect: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Make dialect, e.g. gnu, borland, wmake")
     template: str = Field(description="Template file under templates/")
     makefile: str = Field(description="8.3 name of the makefile in the bundle")
     program: str = Field(description="The make program BUILD.BAT runs on the old PC")

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from toolchain import paths
+from toolchain.dosbatch import bat_text
 
 
 def wrap(items: Iterable[str] | str, indent: int, cont: str = " \\", width: int = 78) -> str:
@@ -47,6 +48,7 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters["wrap"] = wrap
+    env.filters["bat"] = bat_text  # every value a batch file gets: one escaping rule
     return env
 
 

@@ -3,7 +3,7 @@ CPU (or OS) cannot execute.
 
 A Pentium meeting a CMOV stops with "illegal instruction" somewhere in the
 middle of a run; Debian's MinGW runtime is full of them even with
-``-march=pentium`` (platform-facts.md §7.4).  capstone's instruction groups are
+``-march=pentium`` (docs/platform.md §3).  capstone's instruction groups are
 not CPU generations, so the decision comes from explicit mnemonic tables in
 ``toolchain/data/cpu_baselines.yaml``; the groups are only a second net.
 """

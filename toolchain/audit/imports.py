@@ -47,6 +47,7 @@ class OsApi:
     no_msvcrt: bool
     warn_list: frozenset[str]
     edge_case_only: frozenset[str]
+    implemented: frozenset[str] = frozenset()
 
 
 @functools.cache
@@ -54,6 +55,8 @@ def os_api(os: str) -> OsApi:
     """Load the export sets of ``os`` as described by os_apis.yaml."""
     check_os(os)
     doc = load_yaml(WINAPI_DIR / "os_apis.yaml")
+    if os not in doc["os"]:
+        raise ConfigError(f"{os!r} has no Win32 API to check imports against")
     entry = doc["os"][os]
     exports: dict[str, frozenset[str]] = {}
     for dll, files in entry["dlls"].items():
@@ -64,7 +67,7 @@ def os_api(os: str) -> OsApi:
         exports[dll.lower()] = frozenset(names)
     warn = read_list("kernel32-win98-missing.txt") if entry.get("warn_list") else frozenset()
     return OsApi(os, entry["title"], exports, bool(entry.get("no_msvcrt")), warn,
-                 frozenset(doc.get("edge_case_only", [])))
+                 frozenset(doc.get("edge_case_only", [])), frozenset(doc.get("implemented_on_9x", [])))
 
 
 def first_os_with(dll: str, name: str) -> str | None:
@@ -113,7 +116,10 @@ def check_imports(imports: list[tuple[str, str | None, int | None]], *, os: str)
             out.append(Finding("fail", "imports", f"{api.title} {dll} does not export {name}: the exe will not "
                                f"load{hint}", where))
         elif key == "kernel32.dll" and name in api.warn_list:
-            if name in api.edge_case_only:
+            if name in api.implemented:
+                out.append(Finding("info", "imports", f"{name} is implemented on 9x (one of its few real "
+                                   "Unicode conversions; KernelEx only adds code pages)", where))
+            elif name in api.edge_case_only:
                 out.append(Finding("info", "imports", f"{name} works on 9x except in edge cases "
                                    "(NT-only flags, overlapped I/O)", where))
             else:

@@ -1,6 +1,6 @@
 """PE header checks: will the Windows 9x / NT 4.0 loader accept this image?
 
-Facts from platform-facts.md §4: 9x and NT4 accept subsystem/OS version 3.x or
+Facts from docs/platform.md §1 and §4: 9x and NT4 accept subsystem/OS version 3.x or
 4.0 (an image stamped 5.0 "is not a valid Win32 application"); only i386 PE32
 images run; the runner must be a console program; Win32 code cannot live below
 4 MB on 9x (DOS arena), so an image based there needs relocations.
@@ -163,7 +163,7 @@ def _check_relocs(pe: pefile.PE, os: str) -> list[Finding]:
 
 
 def _check_tls(pe: pefile.PE, os: str) -> list[Finding]:
-    """TLS callbacks: Win9x does not run them in all situations (platform-facts §3.2).
+    """TLS callbacks: Win9x does not run them in all situations (docs/platform.md §4).
 
     MinGW's default startup calls its own callback by hand, so a callback is a
     warning on 9x rather than a failure; on NT 4.0 the loader runs them.

@@ -10,8 +10,10 @@ from invoke import Collection, Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from toolchain import paths
+from toolchain import paths, settings
 from toolchain.cli.common import int_option, user_errors
+from toolchain.dosbatch import REFUSED_HELP
+from toolchain.errors import ConfigError
 
 
 def _console() -> Console:
@@ -23,47 +25,79 @@ def _console() -> Console:
         "target": "target name or alias (win98, win95, nt4); see `invoke targets`",
         "model": "llama2.c checkpoint (default: first model found, see README)",
         "tokenizer": "tokenizer.bin matching the model (default: found beside it)",
-        "out": "folder for the zip (default: dist)",
+        "out": "folder for the zip (default: dist in the project)",
         "source": "build a llama2.c-style C99 tree ported by `invoke port` instead of engine/",
-        "prompt": "default prompt RUN.BAT uses",
+        "prompt": "default prompt RUN.BAT uses; % is kept, but " + REFUSED_HELP + " are refused",
+        "temperature": "RUN.BAT's default temperature (default 1.0; 0 = always the likeliest word)",
+        "topp": "RUN.BAT's default top-p (default 0.9)",
+        "seed": "RUN.BAT's default random seed (default: the clock, a new story each run)",
         "steps": "tokens RUN.BAT generates (0 = the model's context length)",
         "media": "also write disk images: floppy, iso, or floppy,iso",
         "program": "with --source: the C file whose main is built (default run.c when the tree has several)",
+        "all": "build every (target, model) pair in parallel, with a summary table (see --targets, --models)",
+        "targets": "with --all: targets, aliases or patterns, comma-separated (e.g. 'win98*,dos*'; default: all)",
+        "models": "with --all: models (registry names or files), comma-separated (default: the default model)",
+        "jobs": "with --all: pairs built at once (default: the number of cores)",
     }
 )
-def build(c, target="win98", model=None, tokenizer=None, out=None, source=None, prompt="Once upon a time",
-          steps="256", media=None, program=None):
+def build(c, target=None, model=None, tokenizer=None, out=None, source=None, prompt=None,
+          steps=None, media=None, program=None, all_=False, targets=None, models=None, jobs=None,
+          temperature=None, topp=None, seed=None):
     """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
-    _build(c, target, model, tokenizer, out, source, prompt, steps, media, program)
+    if all_ or targets or models or jobs:
+        _build_all(c, all_, targets, models, jobs, target=target, model=model, tokenizer=tokenizer, out=out,
+                   source=source, prompt=prompt, steps=steps, media=media, program=program,
+                   sampling=(temperature, topp, seed))
+        return
+    _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, (temperature, topp, seed))
 
 
-def _anchored(value: str | None, default: str) -> Path:
-    """A path the user gave as they gave it; a default one under the project root."""
-    if value:
-        return Path(value)
-    path = Path(default)
-    return path if path.is_absolute() else paths.REPO_ROOT / path
+def _float_option(name: str, value: object) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        raise ConfigError(f"--{name} {value!r}: not a number") from None
+
+
+def _sampling(sampling: tuple[object, object, object]) -> dict[str, object]:
+    """--temperature, --topp, --seed -> BuildOptions fields (RUN.BAT's defaults)."""
+    temperature, topp, seed = sampling
+    return {
+        "temperature": 1.0 if temperature is None else _float_option("temperature", temperature),
+        "topp": 0.9 if topp is None else _float_option("topp", topp),
+        "seed": None if seed is None else int_option("seed", seed),
+    }
+
+
+def _options(c, target, model, tokenizer, out, source, prompt, steps, media, program,  # type: ignore[no-untyped-def]
+             sampling=(None, None, None)):
+    """The command line and the settings layers -> BuildOptions (checked before anything is built)."""
+    from toolchain.build import BuildOptions
+
+    s = settings.from_layers(c.config.get("retrollama"), target=target, prompt=prompt,
+                             steps=None if steps is None else int_option("steps", steps))
+    opts = BuildOptions(
+        target=s.target,
+        model=model,
+        tokenizer=tokenizer,
+        out=Path(out) if out else settings.anchored(s.out),
+        source=Path(source) if source else None,
+        prompt=s.prompt,
+        steps=s.steps,
+        models_dir=s.models_dir,
+        work=settings.anchored(s.work),
+        media=tuple(m.strip() for m in media.split(",")) if media else (),
+        program=program,
+        **_sampling(sampling),
+    )
+    return opts, s
 
 
 @user_errors
-def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program):
-    from toolchain.build import BuildOptions
+def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling=(None, None, None)):
     from toolchain.build import build as run_build
 
-    cfg = c.config.get("retrollama", {})
-    opts = BuildOptions(
-        target=target,
-        model=model,
-        tokenizer=tokenizer,
-        out=_anchored(out, cfg.get("out") or "dist"),
-        source=Path(source) if source else None,
-        prompt=prompt,
-        steps=int_option("steps", steps),
-        models_dir=cfg.get("models_dir"),
-        work=_anchored(None, cfg.get("work") or "build"),
-        media=tuple(m.strip() for m in media.split(",")) if media else (),
-        program=program,
-    )
+    opts, _ = _options(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling)
     console = _console()
     result = run_build(opts, console)
     for note in result.notes:
@@ -72,6 +106,33 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media, progr
         console.print(f"[bold]media[/bold]  {image}")
     kind = "bundle" if result.exe_built else "source kit, no RUN.EXE"
     console.print(f"[bold green]wrote[/bold green] {result.zip_path} ({kind})")
+
+
+@user_errors
+def _build_all(c, all_, targets, models, jobs, *, target, model, tokenizer, **common):
+    from toolchain import matrix
+    from toolchain.build import check_options
+    from toolchain.targets import aliases, target_names
+
+    if not all_:
+        raise ConfigError("--targets, --models and --jobs go with --all")
+    if target or model or tokenizer:
+        raise ConfigError("--all builds the targets of --targets and the models of --models, "
+                          "not --target/--model/--tokenizer")
+    n_jobs = None if jobs is None else int_option("jobs", jobs)
+    if n_jobs is not None and n_jobs < 1:
+        raise ConfigError(f"--jobs {n_jobs}: must be 1 or more")
+    opts, s = _options(c, None, None, None, **common)
+    check_options(opts)
+    names = matrix.select_targets(targets, target_names(), aliases())
+    pairs = [matrix.Pair(t, m) for m in matrix.select_models(models) for t in names]
+    console = _console()
+    results = matrix.build_all(pairs, opts, settings.anchored(s.work) / "all", opts.out, console, jobs=n_jobs)
+    Console().print(matrix.summary_table(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise ConfigError(f"{len(failed)} of {len(results)} builds failed (their logs are named above)")
+    console.print(f"[bold green]built[/bold green] {len(results)} bundles into {opts.out}")
 
 
 @task
@@ -135,4 +196,4 @@ def register(ns: Collection) -> None:
     """Add the core tasks and their default settings."""
     for t in (build, targets, test, docs):
         ns.add_task(t)
-    ns.configure({"retrollama": {"models_dir": None, "out": "dist", "work": "build"}})
+    ns.configure({"retrollama": settings.defaults()})

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from invoke import Collection, task
 from rich.console import Console
 from rich.table import Table
 
-from toolchain import paths
+from toolchain import paths, settings
 from toolchain.cli.common import int_option, user_errors
 from toolchain.errors import ConfigError, ModelError
 
@@ -173,11 +174,11 @@ def _inspect(model: str, tokenizer: str | None, ram: str | None, steps: int, tar
 )
 def serve(c, bundle=None, target=None, bind="127.0.0.1", port="2121"):
     """Serve a bundle read-only over FTP (anonymous, active + passive) and say what to type on Windows 98."""
-    _serve(bundle, target, bind, port)
+    _serve(c.config.get("retrollama"), bundle, target, bind, port)
 
 
 @user_errors
-def _serve(bundle: str | None, target: str | None, bind: str, port_text: str) -> None:
+def _serve(config: Any, bundle: str | None, target: str | None, bind: str, port_text: str) -> None:
     from toolchain.serve import serve as run_server
 
     port = int_option("port", port_text)
@@ -188,8 +189,10 @@ def _serve(bundle: str | None, target: str | None, bind: str, port_text: str) ->
     else:
         from toolchain.compilers import resolve
 
-        source = paths.REPO_ROOT / "dist" / f"retrollama-{resolve(target or 'win98')[0].name}.zip"
-    run_server(source, bind, port)
+        s = settings.from_layers(config, target=target)
+        source = settings.anchored(s.out) / f"retrollama-{resolve(s.target)[0].name}.zip"
+    why = run_server(source, bind, port)
+    _console().print(f"server {why}")
 
 
 @task(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke import Collection, task
 
 from toolchain.cli.common import user_errors
+from toolchain.progress import progress_bar
 from toolchain.errors import ConfigError
 
 MB = 1024 * 1024
@@ -12,7 +13,7 @@ MB = 1024 * 1024
 
 @task(
     help={
-        "model": "fp32 llama2.c checkpoint (version 0, what run.c reads)",
+        "model": "fp32 llama2.c checkpoint (version 0, what run.c reads), or a downloaded registry name",
         "out": "the int8 file to write (never the input; replaced if it exists)",
         "group_size": "values per scale; must divide dim and hidden_dim (default: largest of 64, 32, ... that does)",
     }
@@ -33,7 +34,11 @@ def _quantize(model: str, out: str, group_size: str | int | None) -> None:
             gs = int(group_size)
         except ValueError:
             raise ConfigError(f"--group-size {group_size!r} is not a whole number") from None
-    report = quant.quantize_checkpoint(model, out, gs)
+    from toolchain.modelpick import model_path
+
+    src, _ = model_path(model)
+    with progress_bar(f"quantizing {src.name}") as advance:
+        report = quant.quantize_checkpoint(src, out, gs, progress=advance)
     print(
         f"{out}: int8 Q8_0, group size {report.group_size}, {report.bytes_out / MB:.1f} MB "
         f"(fp32 {report.bytes_in / MB:.1f} MB), max error {report.max_error:.5f}; {describe(report.config)}"

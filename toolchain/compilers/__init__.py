@@ -108,16 +108,17 @@ def which(name: str, environ: Mapping[str, str]) -> str | None:
     return shutil.which(name, path=environ.get("PATH", os.defpath))
 
 
-def defines(target: Target) -> list[str]:
-    """The target's defines, NAME or NAME=VALUE, SIMD switches included."""
+def defines(target: Target, simd: bool = True) -> list[str]:
+    """The target's defines, NAME or NAME=VALUE, SIMD switches included
+    unless ``simd`` is False (a build of the portable kernels)."""
     c = target.compiler
     out = [*c.defines]
-    if target.platform.simd != "none":
+    if simd and target.platform.simd != "none":
         out += c.simd_defines.get(target.platform.simd, [])
     return out
 
 
-def compile_flags(target: Target) -> list[str]:
+def compile_flags(target: Target, simd: bool = True) -> list[str]:
     """Every compile flag of a target, in a fixed order, in its compiler's syntax.
 
     The one place a target's compile recipe is assembled: the makefiles, the
@@ -126,7 +127,7 @@ def compile_flags(target: Target) -> list[str]:
     """
     c = target.compiler
     prefix = toolchain_for(target).define_prefix
-    return [*c.std, *c.optimize, *c.cpu_flags, *c.fp_flags, *c.extra, *(prefix + d for d in defines(target))]
+    return [*c.std, *c.optimize, *c.cpu_flags, *c.fp_flags, *c.extra, *(prefix + d for d in defines(target, simd))]
 
 
 def compile_command(target: Target, source: str, obj: str, cc: str | None = None) -> list[str]:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -369,13 +370,15 @@ def _check_out_path(src: Path, dst: Path) -> None:
 
 
 def quantize_checkpoint(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], group_size: int | None = None
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], group_size: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> QuantizeReport:
     """Quantize a version-0 fp32 checkpoint to a version-2 int8 file, as export.py --version 2.
 
     ``group_size`` None picks ``default_group_size``.  The output is written
     to a temporary name beside ``dst`` and renamed at the end, so a failure
     never leaves a half-written model (and the input is never touched).
+    ``progress(done, total)`` is called after each matrix (a 110M model takes a while).
     """
     s, d = Path(src), Path(dst)
     if is_q8_file(s):
@@ -396,13 +399,19 @@ def quantize_checkpoint(
             f.write(header_bytes(config, gs))
             for name, _shape in norm_shapes(config):
                 f.write(np.ascontiguousarray(weights[name], dtype="<f4").tobytes())
-            for name, count, _ in matrix_shapes(config):
+            shapes = list(matrix_shapes(config))
+            total = sum(count for _, count, _ in shapes)
+            done = 0
+            for name, count, _ in shapes:
                 w = weights[name].reshape(count, -1)
                 for i in range(count):
                     q, scale, err = quantize_q80(w[i], gs)
                     max_err = max(max_err, err)
                     f.write(q.tobytes())
                     f.write(scale.astype("<f4").tobytes())
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
         os.replace(tmp, d)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ every disk has been copied into one folder (DOS cannot concatenate across a
 disk change, so joining happens on the hard disk).  Every disk carries
 ``DISKn.TXT``: which disk of how many, and what is on it.
 
-mtools, not a Python FAT writer (libraries.md section 8).  Reproducible:
+mtools, not a Python FAT writer (docs/libraries.md).  Reproducible:
 every timestamp is ``source_date_epoch()`` (mtools reads
 ``SOURCE_DATE_EPOCH``; ``TZ=UTC`` fixes its local-time conversion), the
 volume serial is fixed per disk, and the order of files is fixed, so the
@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -170,26 +171,35 @@ def join_bat(disks: list[Disk]) -> str | None:
                 parts.setdefault(piece.of, []).append(piece)
     if not parts:
         return None
+    need = sum(p.length for pieces in parts.values() for p in pieces)
     lines = [
         "@ECHO OFF",
         "REM Rebuilds the files that were split across the floppies.",
         "REM First copy every disk into one folder (XCOPY A:\\*.* C:\\RETROLLM\\ /S),",
-        "REM then run JOIN.BAT in that folder.",
+        "REM then run JOIN.BAT in that folder.  COPY's own messages stay visible",
+        "REM (a full disk says so); ERRORLEVEL and a missing result stop it.",
+        f"ECHO Joining needs about {need} bytes of free disk space.",
     ]
     for pieces in parts.values():
         lines += [f"IF NOT EXIST {_dos(p.name)} GOTO MISSING" for p in pieces]
     for whole, pieces in parts.items():
         first, rest = pieces[0], pieces[1:]
-        lines.append(f"COPY /B {_dos(first.name)} {_dos(whole)} > NUL")
+        lines.append(f"IF EXIST {_dos(whole)} DEL {_dos(whole)}")
+        lines += [f"COPY /B {_dos(first.name)} {_dos(whole)}", "IF ERRORLEVEL 1 GOTO FAILED"]
         # Append one part per line: short lines whatever the number of parts.
-        lines += [f"COPY /B {_dos(whole)}+{_dos(p.name)} > NUL" for p in rest]
+        for p in rest:
+            lines += [f"COPY /B {_dos(whole)}+{_dos(p.name)}", "IF ERRORLEVEL 1 GOTO FAILED"]
+        lines.append(f"IF NOT EXIST {_dos(whole)} GOTO FAILED")
         size = first.offset + sum(p.length for p in pieces)
-        lines.append(f"ECHO {_dos(whole)} rebuilt: it should be {size} bytes.")
+        lines.append(f"ECHO {_dos(whole)} rebuilt: DIR should show {size} bytes.")
     lines += [
         "ECHO The .0nn part files may now be deleted.",
         "GOTO END",
         ":MISSING",
         "ECHO A part is missing: copy every disk into this folder first.",
+        "GOTO END",
+        ":FAILED",
+        "ECHO Joining failed (see COPY's message above; is the disk full?).",
         ":END",
     ]
     return "\r\n".join(lines) + "\r\n"
@@ -223,8 +233,12 @@ def _mtools(args: list[str], env: dict[str, str]) -> None:
         raise BuildError(f"{tool} failed: {why[-1] if why else f'exit code {done.returncode}'}")
 
 
-def write_floppies(bundle_dir: Path, out_dir: Path) -> list[Path]:
-    """Write ``DISK1.IMG``... for ``bundle_dir`` into ``out_dir``; return their paths."""
+def write_floppies(bundle_dir: Path, out_dir: Path,
+                   progress: Callable[[int, int], object] | None = None) -> list[Path]:
+    """Write ``DISK1.IMG``... for ``bundle_dir`` into ``out_dir``; return their paths.
+
+    ``progress(done, total)`` is called after each disk image.
+    """
     for tool in ("mformat", "mcopy", "mmd"):
         if shutil.which(tool) is None:
             raise BuildError(f"{tool} not found: floppy images need mtools (apt-get install mtools)")
@@ -281,4 +295,6 @@ def write_floppies(bundle_dir: Path, out_dir: Path) -> list[Path]:
                 src.write_bytes(text.encode("ascii"))
                 _mtools(["mcopy", "-i", str(image), str(src), f"::/{name}"], env)
             images.append(image)
+            if progress is not None:
+                progress(disk.number, len(disks))
     return images

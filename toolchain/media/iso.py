@@ -3,7 +3,7 @@
 Level 1 is what every CD driver of the era reads, including DOS's MSCDEX;
 Joliet adds the same names for Windows 9x Explorer.  pycdlib stamps dates
 from ``time.time()`` in local time and has no SOURCE_DATE_EPOCH support
-(libraries.md section 6), so ``_fixed_clock`` pins both to
+(docs/libraries.md), so ``_fixed_clock`` pins both to
 ``source_date_epoch()`` in UTC while the image is built and written; the
 same bundle then gives the same bytes.
 """
@@ -14,7 +14,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from unittest import mock
 
@@ -63,8 +63,19 @@ def _entries(bundle_dir: Path) -> tuple[list[PurePosixPath], list[tuple[PurePosi
     return dirs, files
 
 
-def write_iso(bundle_dir: Path, out_path: Path) -> Path:
-    """Write ``out_path`` (ISO 9660 level 1 + Joliet) holding ``bundle_dir``; return it."""
+def iso9660_name(rel: PurePosixPath) -> str:
+    """A file's level 1 identifier: ISO 9660 (7.5.1) requires the separator
+    dot even when there is no extension, then ``;1`` (``MAKEFILE.;1``), which
+    is how MSCDEX and Windows find it as plain ``MAKEFILE``."""
+    name = rel.name if "." in rel.name else rel.name + "."
+    return str(rel.with_name(name + ";1"))
+
+
+def write_iso(bundle_dir: Path, out_path: Path, progress: Callable[[int, int], object] | None = None) -> Path:
+    """Write ``out_path`` (ISO 9660 level 1 + Joliet) holding ``bundle_dir``; return it.
+
+    ``progress(done, total)`` gets pycdlib's byte counts while it writes.
+    """
     dirs, files = _entries(bundle_dir)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
@@ -76,8 +87,8 @@ def write_iso(bundle_dir: Path, out_path: Path) -> Path:
                 iso.add_directory(f"/{d}", joliet_path=f"/{d}")
             for rel, path in files:
                 fp = stack.enter_context(path.open("rb"))
-                iso.add_fp(fp, path.stat().st_size, f"/{rel};1", joliet_path=f"/{rel}")
-            iso.write(str(tmp))
+                iso.add_fp(fp, path.stat().st_size, f"/{iso9660_name(rel)}", joliet_path=f"/{rel}")
+            iso.write(str(tmp), progress_cb=(lambda done, total: progress(done, total)) if progress else None)
             iso.close()
         os.replace(tmp, out_path)
     except (PyCdlibException, OSError) as exc:

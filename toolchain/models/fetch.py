@@ -5,7 +5,7 @@ sha256 match the registry is renamed to ``<cache>/<file>``, so the name a
 build reads never holds a partial or corrupt model.  An interrupted download
 keeps its ``.part`` and resumes with an HTTP ``Range`` request (stories110M
 is 438 MB); a server that ignores the range gets a fresh start.  Standard
-library only (libraries.md section 11, option A): one progress bar (rich),
+library only (docs/libraries.md): one progress bar (rich),
 no requests stack.
 """
 

@@ -2,7 +2,7 @@
 
 RAM is counted the way the engine allocates (llama2.c's run.c layout, a
 32-bit process): every weight in RAM (the checkpoint is read with malloc +
-fread, not mapped -- platform-facts.md 8.2), a key and a value cache of
+fread, not mapped -- docs/platform.md §8), a key and a value cache of
 ``min(steps, seq_len)`` positions per layer, the run-state vectors, the
 sampler's probability buffer and the tokenizer's pieces and indexes.
 
@@ -50,6 +50,7 @@ class CostModel:
     int8_group_size: int
     file_limits: dict[str, int]
     address_space_bytes: int
+    disk_mb_per_s: tuple[float, float] = (5.0, 15.0)
 
     def tok_per_s(self, config: Config, steps: int) -> float:
         """Estimated tokens per second on the calibration machine."""
@@ -101,6 +102,7 @@ def cost_model(path: Path = COST_FILE) -> CostModel:
             int8_group_size=int(data["int8_group_size"]),
             file_limits={str(k): int(v) for k, v in data["file_limits"].items()},
             address_space_bytes=int(data["address_space_bytes"]),
+            disk_mb_per_s=(float(data["disk_mb_per_s"]["low"]), float(data["disk_mb_per_s"]["high"])),
         )
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: bad cost model: {exc!r}") from None
@@ -132,6 +134,23 @@ def _int8_weight_bytes(c: Config, group: int) -> int:
     embedding = q(c.vocab_size * d) * (1 if c.shared_classifier else 2)
     norms = FLOAT * (2 * L * d + d)
     return matrices + embedding + norms
+
+
+def streamed_bytes_per_token(c: Config, quant: str, group: int, classifier_too: bool = True) -> int:
+    """What RUN.EXE -b reads from disk per token when the weights do not fit (engine/run.c plan_stream):
+    every layer's seven matrices, the classifier when it does not fit either, and one embedding row."""
+    def size(n: int) -> int:
+        return FLOAT * n if quant == "fp32" else n + FLOAT * (n // group)
+
+    q_dim = c.n_heads * c.head_size
+    layers = c.n_layers * (2 * size(q_dim * c.dim) + 2 * size(c.kv_dim * c.dim) + 3 * size(c.dim * c.hidden_dim))
+    return layers + (size(c.vocab_size * c.dim) if classifier_too else 0) + size(c.dim)
+
+
+def kv_q8_saving_bytes(c: Config, steps: int) -> int:
+    """Bytes RUN.EXE -k q8 saves: the fp32 KV cache becomes int8 plus one float per head and position."""
+    cells = 2 * c.n_layers * min(steps, c.seq_len)
+    return cells * c.kv_dim * FLOAT - cells * (c.kv_dim + FLOAT * c.n_kv_heads)
 
 
 @dataclass(frozen=True)
@@ -262,16 +281,30 @@ def estimate_config(
     )
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?)i?B?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG])i?B?\s*$", re.IGNORECASE)
+_BARE = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 
 
-def parse_size(text: str) -> int:
-    """'32M', '64MB', '1G', '512k' or plain bytes -> bytes (binary units, as RAM is sold)."""
+def parse_size(text: str, option: str = "--ram") -> int:
+    """'32M', '64MB', '1G', '512k' -> bytes (binary units, as RAM is sold).
+
+    A bare number is refused: ``--ram 64`` once meant 64 bytes, and "does
+    not fit in 0 MB" was all the user saw.
+    """
+    if _BARE.match(str(text)):
+        raise ConfigError(f"{option} {text}: give a unit, K, M or G (e.g. {str(text).strip()}M for megabytes)")
     m = _SIZE.match(str(text))
     if not m:
-        raise ConfigError(f"RAM size {text!r}: expected a number with K, M or G, e.g. 32M")
-    scale = {"": 1, "K": 1024, "M": MB, "G": 1024 * MB}[m.group(2).upper()]
-    return int(float(m.group(1)) * scale)
+        raise ConfigError(f"{option} {text!r}: expected a number with K, M or G, e.g. 32M")
+    scale = {"K": 1024, "M": MB, "G": 1024 * MB}[m.group(2).upper()]
+    value = int(float(m.group(1)) * scale)
+    if value <= 0:
+        raise ConfigError(f"{option} {text}: must be more than zero")
+    return value
+
+
+def _size_text(n: int) -> str:
+    return f"{n / MB:.0f} MB" if n >= MB else f"{n / 1024:.0f} KB"
 
 
 def report(est: Estimate, ram_available: int | None = None) -> list[str]:
@@ -292,10 +325,21 @@ def report(est: Estimate, ram_available: int | None = None) -> list[str]:
     if ram_available is not None:
         fits = est.fits(ram_available)
         lines.append(
-            f"fit         {est.quant} {'fits' if fits else 'does NOT fit'} in {ram_available / MB:.0f} MB "
+            f"fit         {est.quant} {'fits' if fits else 'does NOT fit'} in {_size_text(ram_available)} "
             f"({est.needed_bytes / MB:.1f} MB + {est.os_reserve_bytes / MB:.0f} MB for Windows)"
         )
         if not fits:
             lines.append("            it would run from the swap file, far slower, or fail to load")
+            cm = cost_model()
+            read = streamed_bytes_per_token(c, est.quant, cm.int8_group_size)
+            slow, fast = (read / (rate * 1e6) for rate in cm.disk_mb_per_s)
+            budget = max(1, (ram_available - est.os_reserve_bytes) // MB)
+            low, high = cm.disk_mb_per_s
+            lines += [
+                f"streamed    RUN -b {budget}: {read / MB:.1f} MB read from disk per token,",
+                f"            ~{fast:.1f}-{slow:.1f} s/token at {low:.0f}-{high:.0f} MB/s (assumption: an IDE disk)",
+            ]
+    lines.append(f"KV cache    -k q8 (int8) saves {kv_q8_saving_bytes(c, est.steps) / MB:.1f} MB "
+                 "(not bit-exact with llama2.c)")
     lines += [f"problem     {p}" for p in est.problems]
     return lines

@@ -1,0 +1,139 @@
+"""The bundle tells the truth: README.TXT's memory, time, runtime DLL and
+floppy words come from the model actually bundled and the target; the build
+says when an fp32 model is too big and what int8 would give; RUN.BAT takes
+the build's sampling defaults; a bad prompt is refused before any work."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from cli_util import invoke
+
+from toolchain import build, render
+from toolchain.llama2 import quant
+from toolchain.llama2.checkpoint import Config, write_random_checkpoint
+from toolchain.modelpick import ModelPair
+from toolchain.models.inspect import estimate
+from toolchain.targets import load_target
+
+MB = 1 << 20
+# 1.3 M parameters: 5.4 MB in fp32 (four floppies), about 1.4 MB in int8.
+SHAPE = Config(dim=128, hidden_dim=384, n_layers=6, n_heads=4, n_kv_heads=4, vocab_size=512, seq_len=256)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, stories260k: tuple[Path, Path]) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("models")
+    fp32 = d / "mid.bin"
+    write_random_checkpoint(fp32, SHAPE, seed=3)
+    int8 = d / "mid_q80.bin"
+    quant.quantize_checkpoint(fp32, int8)
+    return {"fp32": fp32, "int8": int8, "tok": stories260k[1]}
+
+
+def _readme(target: str, model: Path, tok: Path, steps: int = 256) -> tuple[str, dict[str, object]]:
+    t = load_target(target)
+    facts = build._model_facts(t, ModelPair(model, tok), steps)
+    return render.render_readme(t, prompt="Once upon a time", source_kit=False, **facts), facts
+
+
+def test_memory_is_that_of_the_bundled_weights(models: dict[str, Path]) -> None:
+    fp32_text, fp32 = _readme("win98-mingw", models["fp32"], models["tok"])
+    int8_text, int8 = _readme("win98-mingw", models["int8"], models["tok"])
+    assert fp32["quant"] == "fp32" and int8["quant"] == "int8"
+    est8 = estimate(models["int8"], steps=256, tokenizer=models["tok"])
+    assert int8["ram_mb"] == max(1, round(est8.ram_bytes_int8 / MB))
+    assert int8["ram_mb"] < fp32["ram_mb"]  # not the fp32 figure any more
+    assert f"Memory needed: about {int8['ram_mb']} MB for 256 tokens" in int8_text
+    assert "Weights: int8" in int8_text and "Weights: fp32" in fp32_text
+    assert "writes 256 tokens, which takes about" in int8_text
+
+
+def test_story_time_words() -> None:
+    assert build._story_time(256, 39.3) == "about 7 seconds"
+    assert build._story_time(256, 1.03) == "about 4 minutes"
+    assert build._story_time(256, 0.02) == "about 3.6 hours"
+
+
+def test_windows_95_says_whether_msvcrt_must_be_installed(models: dict[str, Path]) -> None:
+    mingw95, _ = _readme("win95-p5", models["int8"], models["tok"])
+    watcom95, _ = _readme("win95-owc", models["int8"], models["tok"])
+    mingw98, _ = _readme("win98-mingw", models["int8"], models["tok"])
+    assert "BEFORE THE FIRST RUN: MSVCRT.DLL" in mingw95 and "does not include" in mingw95
+    assert "needs no msvcrt.dll" in watcom95
+    assert "MSVCRT" not in mingw98
+
+
+def test_a_model_split_over_floppies_says_join_first(models: dict[str, Path], stories260k: tuple[Path, Path]) -> None:
+    text, facts = _readme("win98-mingw", models["fp32"], models["tok"])
+    size = models["fp32"].stat().st_size
+    assert "type JOIN there before RUN" in text
+    assert f"Joining needs about {2 * size:,} bytes" in text
+    small, _ = _readme("win98-mingw", *stories260k)
+    assert "JOIN" not in small
+
+
+def test_fp32_over_a_few_floppies_or_the_ram_suggests_quantize(models: dict[str, Path]) -> None:
+    t = load_target("win98-mingw")
+    _, facts = _readme("win98-mingw", models["fp32"], models["tok"])
+    hint = build._int8_advice(t, facts)
+    assert hint is not None and "takes 4 floppies" in hint and f"invoke quantize {models['fp32']} --out mid_q80.bin" in hint, hint
+    assert "int8 needs about 3 MB of RAM (fits) and 1 floppy" in hint, hint
+    _, facts8 = _readme("win98-mingw", models["int8"], models["tok"])
+    assert build._int8_advice(t, facts8) is None  # already int8
+    t486 = load_target("win95-486")  # 16 MB: Windows' own share leaves nothing
+    _, facts486 = _readme("win95-486", models["fp32"], models["tok"])
+    hint486 = build._int8_advice(t486, facts486)
+    assert hint486 is not None and "a typical win95-486 PC has 16 MB" in hint486 and "still does not fit" in hint486
+
+
+def test_demo_model_is_named_when_nothing_else_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolchain import paths
+
+    monkeypatch.setattr(paths, "SHARED_MODELS", tmp_path / "none")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RETROLLAMA_MODELS", raising=False)
+    monkeypatch.delenv("WATCOM", raising=False)
+    console = Console(record=True, width=200)
+    opts = build.BuildOptions(target="win95-owc", out=tmp_path / "dist", work=tmp_path / "work")
+    build.build(opts, console)
+    assert "using the project's demo model (models/demo)" in console.export_text()
+
+
+def test_build_options_reach_run_bat_and_readme(models: dict[str, Path], tmp_path: Path) -> None:
+    proc = invoke("build", "--target", "win95-owc", "--model", str(models["int8"]), "--tokenizer",
+                  str(models["tok"]), "--temperature", "0.7", "--topp", "0.85", "--seed", "5",
+                  "--prompt", "He said hi 100%", "--out", str(tmp_path),
+                  env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "work"), "WATCOM": ""})
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(tmp_path / "retrollama-win95-owc.zip") as zf:
+        run_bat = zf.read("RUN.BAT").decode("ascii")
+        readme = zf.read("README.TXT").decode("ascii")
+    assert 'RUN.EXE MODEL.BIN -z TOKENIZ.BIN -t 0.7 -p 0.85 -s 5 -i "He said hi 100%%"\r\n' in run_bat
+    assert "Weights: int8" in readme
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--prompt", 'He said "hi" 100%', "--prompt 'He said \"hi\" 100%': contains '\"'"),
+    ("--prompt", "Hi > RUN.EXE", "contains '>'"),
+    ("--temperature", "hot", "--temperature 'hot': not a number"),
+    ("--seed", "4.5", "--seed '4.5': must be a whole number"),
+    ("--topp", "2", "--topp 2: must be between 0 and 1"),
+])
+def test_bad_run_options_are_one_line_before_any_work(tmp_path: Path, option: str, value: str, message: str) -> None:
+    proc = invoke("build", "--target", "win98-mingw", option, value, "--out", str(tmp_path),
+                  env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "work")})
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "built" not in proc.stderr
+    assert not (tmp_path / "work").exists()
+
+
+def test_refused_characters_are_documented_in_help() -> None:
+    proc = invoke("build", "--help")
+    assert '" | < > & ^ are refused' in " ".join(proc.stdout.split())
