@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from toolchain import bench, cycles, paths
-from toolchain.errors import ModelError
+from toolchain.errors import ConfigError, ModelError
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint
 
 TINY = Config(64, 128, 2, 4, 4, 512, 32, shared_classifier=True)
@@ -41,6 +41,16 @@ def test_engine_is_built_with_exactly_the_shipped_flags(tmp_path: Path) -> None:
     portable = list(builds["engine-c8"].command)
     assert portable[1:len(shipped)] == [f for f in shipped if f != "-DRL_MMX"]
     assert builds["run.c"].command[-2].endswith("run.c") and "-static" in builds["run.c"].command
+
+
+def test_speed_estimate_per_target_cpu_and_quantization() -> None:
+    c15 = Config(288, 768, 6, 6, 6, 32000, 256)
+    p2, p5, i486 = (cycles.estimate_tok_s(cpu, c15) for cpu in ("pentium2", "pentium", "i486"))
+    assert p2 > p5 > i486 > 0
+    assert cycles.estimate_tok_s("p6", c15, clock_mhz=175) == pytest.approx(p2 / 2)
+    assert cycles.estimate_tok_s("pentium2", c15, "int8") > 2 * p2
+    with pytest.raises(ConfigError, match="no CPU 'z80'"):
+        cycles.estimate_tok_s("z80", c15)
 
 
 def test_missing_upstream_and_models_get_one_clear_line(tmp_path: Path) -> None:

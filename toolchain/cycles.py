@@ -621,7 +621,8 @@ def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 2
     Compute cycles grow with the multiply-adds: a line through the engine's
     two recorded fp32 points (stories260K and the 15M shape), and for int8
     the recorded 15M int8 point over the same fixed cost.  Memory cycles are
-    the weights streamed through the CPU's caches once per token."""
+    the weights and the attention's keys and values streamed through the
+    CPU's caches once per token."""
     model = load_model()
     c = cpu_for(cpu, model)
     points, group = _speed_points()
@@ -634,5 +635,7 @@ def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 2
     if quant == "int8":
         q = points["int8"][0]
         rate = (q.compute[c.key] - fixed) / macs_per_token(q.config, q.steps)
-    cycles_ = fixed + rate * macs + memory_cycles(c, weight_bytes_per_token(config, quant, group))
+    # the keys and values attention reads (fp32 in the engine), averaged over the run
+    kv = 2 * config.n_layers * config.kv_dim * 4.0 * (min(steps, config.seq_len) + 1) / 2
+    cycles_ = fixed + rate * macs + memory_cycles(c, weight_bytes_per_token(config, quant, group) + kv)
     return (clock_mhz or c.clock_mhz) * 1e6 / cycles_

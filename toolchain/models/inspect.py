@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from toolchain import paths
+from toolchain.cycles import estimate_tok_s
 from toolchain.errors import ConfigError, ModelError
 from toolchain.llama2.checkpoint import Config, describe, expected_file_size
 from toolchain.llama2.tokenizer import Tokenizer
@@ -272,7 +273,7 @@ def estimate_config(
         file_bytes=file_bytes,
         ram_bytes=ram,
         ram_bytes_int8=ram_int8,
-        tok_per_s_p2_350=cm.tok_per_s(c, run),
+        tok_per_s_p2_350=estimate_tok_s("pentium2", c, quant, steps=run),
         quant=quant,
         tokenizer_vocab=vocab,
         problems=problems,
@@ -316,7 +317,7 @@ def report(est: Estimate, ram_available: int | None = None) -> list[str]:
         f"file        {est.file_bytes:,} bytes",
         f"RAM fp32    {est.ram_bytes / MB:.1f} MB (weights, KV cache for {est.steps} steps, buffers, tokenizer)",
         f"RAM int8    {est.ram_bytes_int8 / MB:.1f} MB",
-        f"speed       ~{est.tok_per_s_p2_350:.2f} tok/s on a Pentium II 350 (fp32 cost model)",
+        f"speed       ~{est.tok_per_s_p2_350:.2f} tok/s on a Pentium II 350 ({est.quant}, cycle model)",
     ]
     if est.tokenizer_vocab is not None:
         agree = "agrees" if est.tokenizer_vocab == c.vocab_size else "DOES NOT agree"
