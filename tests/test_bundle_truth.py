@@ -9,9 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-
 from cli_util import invoke
+from rich.console import Console
 
 from toolchain import build, render
 from toolchain.llama2 import quant
@@ -69,7 +68,7 @@ def test_windows_95_says_whether_msvcrt_must_be_installed(models: dict[str, Path
 
 
 def test_a_model_split_over_floppies_says_join_first(models: dict[str, Path], stories260k: tuple[Path, Path]) -> None:
-    text, facts = _readme("win98-mingw", models["fp32"], models["tok"])
+    text, _ = _readme("win98-mingw", models["fp32"], models["tok"])
     size = models["fp32"].stat().st_size
     assert "type JOIN there before RUN" in text
     assert f"Joining needs about {2 * size:,} bytes" in text
