@@ -112,7 +112,7 @@ def test_tiny_bench_estimates_engine_and_run_c_on_each_cpu(tiny_case: bench.Case
     by = {(r.build, r.cpu): r for r in results}
     assert set(by) == {("engine", "p6"), ("run.c", "p6"), ("engine", "i486"), ("run.c", "i486")}
     for r in results:
-        assert r.passes == 12  # -v for the engine, callgrind's calls to forward for run.c
+        assert r.passes == 12  # calls to step() (engine) and forward() (run.c)
         # every instruction costs something; a 486 takes several cycles for most
         assert r.compute_cycles > 0.3 * r.ir_total and r.memory_cycles > 0
     assert by[("engine", "i486")].cycles_per_token > 2 * by[("engine", "p6")].cycles_per_token

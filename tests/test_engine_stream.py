@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from engine_util import LILY, PROMPT, run, stderr_lines
+
 from toolchain import paths
 from toolchain.llama2 import quant
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint
+from toolchain.models import inspect
 
 MB = 1 << 20
 # 256 wide, 4 layers over the 512-token vocabulary: 10-13 MB of fp32 weights,
@@ -144,8 +145,8 @@ def test_streamed_damage_is_refused_with_the_offset(models: dict[str, tuple[Path
     bad.write_bytes(bytes(data))
     proc = run(native_engine, bad, "-z", tok, "-n", "4", "-b", "3")
     lines = stderr_lines(proc)
-    assert proc.returncode == 2 and lines == [f"error: {bad}: the weights hold NaN or infinity (float at byte "
-                                              f"{offset}); the checkpoint is damaged"], lines
+    want = f"error: {bad}: the weights hold NaN or infinity (float at byte {offset}); the checkpoint is damaged"
+    assert proc.returncode == 2 and lines == [want], lines
 
 
 # --------------------------------------------------------------------------- -k q8
@@ -155,6 +156,7 @@ def test_int8_kv_cache_tells_the_same_story_for_a_while(native_engine: Path, sto
                                                         tmp_path: Path) -> None:
     ckpt, tok = stories260k
     f32 = run(native_engine, ckpt, "-z", tok, "-t", "0", "-n", "100", "-i", PROMPT, "-L", tmp_path / "a.f32")
+    assert f32.returncode == 0
     q8 = run(native_engine, ckpt, "-z", tok, "-t", "0", "-n", "100", "-i", PROMPT, "-k", "q8", "-L",
              tmp_path / "b.f32", "-v")
     assert q8.returncode == 0, q8.stderr
@@ -164,6 +166,8 @@ def test_int8_kv_cache_tells_the_same_story_for_a_while(native_engine: Path, sto
     assert np.abs(a[:20] - b[:20]).max() < 0.05 * np.abs(a[:20]).max()
     assert not np.array_equal(a, b)  # it is a different computation
     assert "int8 KV cache for 100 positions" in q8.stderr.decode()
+    streamed = run(native_engine, ckpt, "-z", tok, "-t", "0", "-n", "100", "-i", PROMPT, "-k", "q8", "-b", "2")
+    assert streamed.stdout == q8.stdout  # the two features together: still the same bytes as in memory
 
 
 def test_int8_kv_cache_quarters_the_cache(native_engine: Path, models_dir: Path, tmp_path: Path,
@@ -179,3 +183,19 @@ def test_int8_kv_cache_quarters_the_cache(native_engine: Path, models_dir: Path,
     assert state[0] - state[1] == cache - (cache // 4 + 2 * 8 * 1024 * 8 * 4 + 256 * 4)
     peak = [_peak_kib(maxrss, c) for c in (cmd, [*cmd, "-k", "q8"])]
     assert (peak[0] - peak[1]) * 1024 > 0.9 * (state[0] - state[1]), peak
+
+
+def test_inspect_predicts_the_bytes_the_engine_streams(native_engine: Path, tmp_path: Path, models_dir: Path) -> None:
+    """invoke inspect's streamed estimate (bytes per token) equals the engine's -b -v figure, fp32 and int8."""
+    config = Config(128, 384, 3, 4, 2, 32000, 64, shared_classifier=False)
+    fp32, q8 = tmp_path / "m.bin", tmp_path / "m_q80.bin"
+    write_random_checkpoint(fp32, config, seed=1)
+    quant.quantize_checkpoint(fp32, q8, group_size=64)
+    for path, name in ((fp32, "fp32"), (q8, "int8")):
+        proc = run(native_engine, path, "-z", models_dir / "tokenizer.bin", "-n", "2", "-b", "5", "-v")
+        m = re.search(rb"streamed: \d+ bytes read from disk, (\d+) per token", proc.stderr)
+        assert m, proc.stderr
+        assert inspect.streamed_bytes_per_token(config, name, 64) == int(m.group(1))
+    lines = inspect.report(inspect.estimate(q8), 16 * MB)
+    assert any(line.startswith("streamed    RUN -b") for line in lines), lines
+    assert all(len(line) <= 80 for line in lines), lines

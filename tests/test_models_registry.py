@@ -85,3 +85,13 @@ def test_cache_state_by_size(tmp_path: Path) -> None:
     assert registry.cache_state(entry, tmp_path) == "wrong size"
     (tmp_path / "tok512.bin").write_bytes(b"x" * 6227)
     assert registry.cache_state(entry, tmp_path) == "cached"
+
+
+def test_a_registry_name_is_found_in_the_models_folders(stories260k, tmp_path, monkeypatch) -> None:
+    """`--model stories260K` means that file in the first models folder holding
+    it (../shared/models here), not only the download cache."""
+    from toolchain.modelpick import pick_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    pair = pick_model("stories260K", None)
+    assert (pair.checkpoint, pair.tokenizer) == stories260k

@@ -23,10 +23,10 @@ ARCHIVE = paths.SHARED_DIR / "toolchains" / "openwatcom-v2-linux-x64.tar.xz"
 
 
 def cache_root() -> Path:
-    """Where the unpacked compiler lives: ``$RETROLLAMA_CACHE`` or ~/.cache/retrollama."""
-    env = os.environ.get("RETROLLAMA_CACHE", "").strip()
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "retrollama"
-    return base / "toolchains"
+    """Where the unpacked compiler lives: the project's cache (models/registry.cache_dir)."""
+    from toolchain.models.registry import cache_dir
+
+    return cache_dir() / "toolchains"
 
 
 def unpack(archive: Path = ARCHIVE) -> Path:

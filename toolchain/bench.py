@@ -19,6 +19,7 @@ the native build, measured by a small fork-and-exec helper
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -37,8 +38,6 @@ BENCH_DIR = paths.REPO_ROOT / ".bench"
 RUN_TIMEOUT_S = 1800
 BUILD_TIMEOUT_S = 300
 
-_PASSES = re.compile(rb"forward passes: (\d+)")
-_IR = re.compile(rb"refs:\s+([0-9,]+)")
 _MEMORY = re.compile(rb"memory: weights (\d+) bytes, run state (\d+) bytes.*tokenizer (\d+) bytes, sampler (\d+) bytes")
 MAXRSS_SOURCE = paths.DATA_DIR / "maxrss.c"
 MB = 1 << 20
@@ -69,7 +68,8 @@ class Build:
     command: tuple[str, ...]
     exe: Path
     mmx: bool
-    engine: bool  # our engine (reports its forward passes with -v) or llama2.c's program
+    engine: bool  # our engine or llama2.c's program
+    per_token: str  # the function whose calls are the tokens (callgrind collects only inside it)
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,8 @@ def plan_builds(settings: dict, out_dir: Path, upstream: Path | None = None) -> 
                 )
             flags, sources, engine = list(item["flags"]), [str(src)], False
         command = (cc, *flags, *link, "-o", str(exe), *sources, *libs)
-        builds[name] = Build(name, str(item["what"]), command, exe, bool(item.get("mmx", True)), engine)
+        builds[name] = Build(name, str(item["what"]), command, exe, bool(item.get("mmx", True)), engine,
+                             str(item["per_token"]))
     return builds
 
 
@@ -230,9 +231,10 @@ def compile_build(build: Build) -> Path:
 # measuring
 
 
-def _run(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=RUN_TIMEOUT_S, check=False)
+        proc = subprocess.run(cmd, capture_output=True, timeout=RUN_TIMEOUT_S, check=False,
+                              env=None if env is None else {**os.environ, **env})
     except subprocess.TimeoutExpired:
         raise BuildError(f"{cmd[0]}: benchmark run took over {RUN_TIMEOUT_S} s") from None
     if proc.returncode != 0:
@@ -242,29 +244,27 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
 
 
 def program_command(build: Build, case: Case) -> list[str]:
-    """The command line of one run (the engine also gets -v for its forward-pass count)."""
-    return [str(build.exe), str(case.checkpoint), "-z", str(case.tokenizer), *case.args,
-            *(["-v"] if build.engine else [])]
+    """The command line of one run."""
+    return [str(build.exe), str(case.checkpoint), "-z", str(case.tokenizer), *case.args]
 
 
-def measure(build: Build, case: Case, cpu: cycles.Cpu, out_dir: Path, model: cycles.Model) -> Result:
-    """One callgrind run with the CPU's caches, and its cycle estimate."""
+def measure(build: Build, case: Case, cpu: cycles.Cpu, out_dir: Path, model: cycles.Model,
+            env: dict[str, str] | None = None) -> Result:
+    """One callgrind run with the CPU's caches, collecting inside the build's
+    per-token function only, and its cycle estimate."""
     out_file = out_dir / f"callgrind.{build.name}.{case.name}.{cpu.key}.out"
-    cg = _run(["valgrind", "--tool=callgrind", "--dump-instr=yes", "--dump-line=no", *cpu.valgrind_args(),
-               f"--callgrind-out-file={out_file}", *program_command(build, case)])
+    _run(["valgrind", "--tool=callgrind", "--dump-instr=yes", "--dump-line=no", *cpu.valgrind_args(),
+          f"--toggle-collect={build.per_token}", f"--callgrind-out-file={out_file}",
+          *program_command(build, case)], env)
     prof = cycles.parse_callgrind(out_file)
-    if build.engine:
-        m = _PASSES.search(cg.stderr)
-        passes = int(m.group(1)) if m else 0
-    else:
-        passes = prof.calls.get("forward", 0)
-    ir = _IR.search(cg.stderr)
-    if passes <= 0 or ir is None:
-        raise BuildError(f"{build.exe}: no forward-pass count or callgrind total in the output")
+    passes = prof.calls.get(build.per_token, 0)
+    if passes <= 0:
+        raise BuildError(f"{build.exe}: callgrind saw no call to {build.per_token}() "
+                         f"(is it inlined? {BENCH_FILE} names it as the per-token function)")
+    ir = sum(prof.event(a, "Ir") for a in prof.cost)
     insns = cycles.decode(cycles.elf_segments(build.exe), sorted(prof.cost))
     est = cycles.estimate(prof, insns, model, cpu)
-    return Result(build.name, case, cpu.key, passes, int(ir.group(1).replace(b",", b"")), est.compute,
-                  est.memory, cpu.clock_mhz)
+    return Result(build.name, case, cpu.key, passes, ir, est.compute, est.memory, cpu.clock_mhz)
 
 
 Step = Callable[[str], None]
@@ -291,7 +291,7 @@ def run_bench(settings: dict, cases: list[Case], builds: dict[str, Build], out_d
                     continue
                 if step:
                     step(f"callgrind {name} on {case.name}, {cpu.short} caches")
-                results.append(measure(build, case, cpu, out_dir, model))
+                results.append(measure(build, case, cpu, out_dir, model, settings.get("env")))
     return results
 
 
@@ -320,7 +320,7 @@ def report(results: list[Result], settings: dict, model: cycles.Model | None = N
     cpus = [model.cpus[k] for k in settings["cpus"]]
     main = cpus[0]
     lines = [
-        "per token = the whole process (start-up, loading, generation) / forward() calls; "
+        "per token = callgrind's count inside forward() (the engine's step()) / its calls; "
         "cycles estimated by docs/cost-model.md",
     ]
     by = {(r.case.name, r.build, r.cpu): r for r in results}

@@ -78,6 +78,7 @@ class Model:
     cpus: dict[str, Cpu]
     memory_form_classes: frozenset[str]
     measured: dict[str, Any]
+    baselines: dict[str, str]
 
 
 def _cost(raw: dict[str, Any], fdiv: float) -> Cost:
@@ -101,7 +102,8 @@ def load_model(path: Path = MODEL_FILE) -> Model:
                 {name: _cost(v, fdiv) for name, v in c["costs"].items()},
                 {name: _cost(v, fdiv) for name, v in c["memory_forms"].items()},
             )
-        model = Model(classes, cpus, frozenset(data["memory_form_classes"]), dict(data["measured"]))
+        model = Model(classes, cpus, frozenset(data["memory_form_classes"]), dict(data["measured"]),
+                      {str(k): str(v) for k, v in data["baselines"].items()})
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise ConfigError(f"{path}: cannot read the cycle model: {exc!r}") from None
     class_names = {"alu_r", "load", "store", "alu_load", "alu_rmw"} | {c[0] for c in classes} - {"mov", "alu"}
@@ -535,3 +537,102 @@ def estimate_run(callgrind_out: Path, program: Path, cpu: Cpu, model: Model | No
     prof = parse_callgrind(callgrind_out)
     insns = decode(elf_segments(program), sorted(prof.cost))
     return estimate(prof, insns, model, cpu)
+
+
+# --------------------------------------------------------------------------
+# a model's speed without running it (invoke inspect, README.TXT)
+
+SPEED_FILE = paths.DATA_DIR / "cost_model.yaml"
+
+
+def cpu_for(name: str, model: Model | None = None) -> Cpu:
+    """A CPU of the model by its key (p6, p5, i486) or a target's baseline name (pentium2, ...)."""
+    model = model or load_model()
+    key = model.baselines.get(name, name)
+    if key not in model.cpus:
+        raise ConfigError(f"{MODEL_FILE}: no CPU {name!r} in the cycle model "
+                          f"(have: {', '.join([*model.cpus, *model.baselines])})")
+    return model.cpus[key]
+
+
+def macs_per_token(config: Any, steps: int) -> float:
+    """Multiply-adds of one token averaged over a ``steps``-token run: the
+    matrices of every layer, the classifier, and attention over (steps + 1) / 2
+    positions (q . k and the weighted sum of the values)."""
+    c = config
+    q_dim = c.n_heads * c.head_size
+    per_layer = c.dim * q_dim + 2 * c.dim * c.kv_dim + q_dim * c.dim + 3 * c.dim * c.hidden_dim
+    attention = c.n_layers * q_dim * (min(steps, c.seq_len) + 1)
+    return float(c.n_layers * per_layer + c.dim * c.vocab_size + attention)
+
+
+def weight_bytes_per_token(config: Any, quant: str, group_size: int) -> float:
+    """Bytes of weights one token reads: every matrix and the classifier (one
+    row of the embedding table when the classifier is separate)."""
+    c = config
+    per_weight = 4.0 if quant == "fp32" else 1.0 + 4.0 / group_size
+    table = c.vocab_size * c.dim
+    matrices = c.n_params - table * (1 if c.shared_classifier else 2) - c.dim * (2 * c.n_layers + 1)
+    classifier = table
+    return per_weight * (matrices + classifier + c.dim) + 4.0 * c.dim * (2 * c.n_layers + 1)
+
+
+def memory_cycles(cpu: Cpu, nbytes: float) -> float:
+    """Cycles to stream ``nbytes`` of weights once per token through the CPU's caches."""
+    line = cpu.cache["D1"][2]
+    if nbytes > cpu.cache["LL"][0]:
+        return nbytes / line * cpu.memory["memory_line"]
+    if nbytes > cpu.cache["D1"][0]:
+        return nbytes / line * cpu.memory["l2_hit"]
+    return 0.0
+
+
+@dataclass(frozen=True)
+class _Point:
+    config: Any
+    steps: int
+    compute: dict[str, float]  # CPU key -> compute cycles per token
+
+
+def _speed_points() -> tuple[dict[str, list[_Point]], int]:
+    """The engine's compute cycles per token recorded from `invoke bench`, by quantization."""
+    from toolchain.llama2.checkpoint import Config
+
+    try:
+        data = yaml.safe_load(SPEED_FILE.read_text(encoding="utf-8"))
+        spec = data["engine_cycles"]
+        points: dict[str, list[_Point]] = {}
+        for quant in ("fp32", "int8"):
+            points[quant] = [
+                _Point(Config(**p["config"]), int(p["steps"]), {k: float(v) for k, v in p["compute"].items()})
+                for p in spec[quant]
+            ]
+        group = int(spec["int8_group_size"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{SPEED_FILE}: bad engine_cycles: {exc!r}") from None
+    return points, group
+
+
+def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 256,
+                   clock_mhz: float | None = None) -> float:
+    """Estimated tokens per second of RUN.EXE for a model shape on a CPU
+    (key or baseline name) at its model clock or ``clock_mhz``.
+
+    Compute cycles grow with the multiply-adds: a line through the engine's
+    two recorded fp32 points (stories260K and the 15M shape), and for int8
+    the recorded 15M int8 point over the same fixed cost.  Memory cycles are
+    the weights streamed through the CPU's caches once per token."""
+    model = load_model()
+    c = cpu_for(cpu, model)
+    points, group = _speed_points()
+    fp32 = sorted(points["fp32"], key=lambda p: macs_per_token(p.config, p.steps))
+    small, big = fp32[0], fp32[-1]
+    m1, m2 = macs_per_token(small.config, small.steps), macs_per_token(big.config, big.steps)
+    rate = (big.compute[c.key] - small.compute[c.key]) / (m2 - m1)
+    fixed = max(0.0, small.compute[c.key] - rate * m1)
+    macs = macs_per_token(config, steps)
+    if quant == "int8":
+        q = points["int8"][0]
+        rate = (q.compute[c.key] - fixed) / macs_per_token(q.config, q.steps)
+    cycles_ = fixed + rate * macs + memory_cycles(c, weight_bytes_per_token(config, quant, group))
+    return (clock_mhz or c.clock_mhz) * 1e6 / cycles_

@@ -46,7 +46,7 @@ class PairResult:
     pair: Pair
     ok: bool
     target_name: str = ""  # the target built (an alias resolved)
-    kind: str = ""  # "exe" or "source kit"
+    kind: str = ""  # "exe", or "source kit: no COMPILER here"
     audit: str = ""
     smoke: str = ""
     zip_path: Path | None = None
@@ -136,7 +136,7 @@ def build_pair(pair: Pair, base: object, work_root: Path, out_root: Path, severa
     return PairResult(
         pair, True,
         target_name=result.target.name,
-        kind="exe" if result.exe_built else "source kit",
+        kind="exe" if result.exe_built else f"source kit: no {result.target.compiler.name} here",
         audit=result.audit or "-",
         smoke=result.smoke or "-",
         zip_path=result.zip_path,

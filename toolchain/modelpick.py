@@ -94,12 +94,14 @@ def _guess_tokenizer(checkpoint: Path) -> Path | None:
     return None
 
 
-def model_path(model: str) -> tuple[Path, Path | None]:
+def model_path(model: str, configured: str | None = None) -> tuple[Path, Path | None]:
     """A model argument -> (checkpoint file, its registry tokenizer if known).
 
     A path to a file is taken as it is; a bare name such as ``stories15M``
-    is looked up in the registry, as ``invoke inspect`` does, and means the
-    downloaded file in the cache (with a one-line hint when it is not there).
+    is looked up in the registry, as ``invoke inspect`` does, and means that
+    file in the first models folder holding it (the same folders a build
+    searches, the download cache among them), with a one-line hint to fetch
+    it when none does.
     """
     path = Path(model).expanduser()
     if path.is_file():
@@ -110,17 +112,22 @@ def model_path(model: str) -> tuple[Path, Path | None]:
     entry = registry.get(model, entries)
     if entry.kind != "checkpoint":
         raise ModelError(f"{model}: is a tokenizer in the registry, not a model")
+    tok_entry = entries.get(entry.tokenizer) if entry.tokenizer else None
+    for folder in search_dirs(configured):
+        if (folder / entry.file).is_file():
+            tok = folder / tok_entry.file if tok_entry is not None else None
+            if tok is None or not tok.is_file():
+                cached_tok = registry.cached_path(tok_entry) if tok_entry is not None else None
+                tok = cached_tok if cached_tok is not None and cached_tok.is_file() else None
+            return folder / entry.file, tok
     cached = registry.cached_path(entry)
-    if not cached.is_file():
-        raise ModelError(f"{entry.name} is not downloaded yet ({cached}): run `invoke models.fetch {entry.name}`")
-    tok = registry.cached_path(entries[entry.tokenizer]) if entry.tokenizer in entries else None
-    return cached, tok if tok is not None and tok.is_file() else None
+    raise ModelError(f"{entry.name} is not downloaded yet ({cached}): run `invoke models.fetch {entry.name}`")
 
 
 def pick_model(model: str | None, tokenizer: str | None, configured: str | None = None) -> ModelPair:
     """Resolve the model files, or say in one line what to pass."""
     if model:
-        ckpt, registry_tok = model_path(model)
+        ckpt, registry_tok = model_path(model, configured)
         tok = Path(tokenizer).expanduser() if tokenizer else (registry_tok or _guess_tokenizer(ckpt))
         if tok is None:
             raise ModelError(f"{ckpt}: no tokenizer beside it; pass --tokenizer PATH")

@@ -12,7 +12,7 @@ mkdir -p "$shared/models" "$shared/upstream"
 
 ./retro models.fetch stories260K
 ./retro models.fetch tokenizer
-cache="${RETROLLAMA_CACHE:-$HOME/.cache/retrollama}"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/retrollama"
 for f in stories260K.bin tok512.bin tokenizer.bin; do
   cp "$cache/$f" "$shared/models/$f"
 done
