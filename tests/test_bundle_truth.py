@@ -9,9 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-
 from cli_util import invoke
+from rich.console import Console
 
 from toolchain import build, render
 from toolchain.llama2 import quant
@@ -69,7 +68,7 @@ def test_windows_95_says_whether_msvcrt_must_be_installed(models: dict[str, Path
 
 
 def test_a_model_split_over_floppies_says_join_first(models: dict[str, Path], stories260k: tuple[Path, Path]) -> None:
-    text, facts = _readme("win98-mingw", models["fp32"], models["tok"])
+    text, _ = _readme("win98-mingw", models["fp32"], models["tok"])
     size = models["fp32"].stat().st_size
     assert "type JOIN there before RUN" in text
     assert f"Joining needs about {2 * size:,} bytes" in text
@@ -137,3 +136,21 @@ def test_bad_run_options_are_one_line_before_any_work(tmp_path: Path, option: st
 def test_refused_characters_are_documented_in_help() -> None:
     proc = invoke("build", "--help")
     assert '" | < > & ^ are refused' in " ".join(proc.stdout.split())
+
+
+@pytest.mark.parametrize("kind", ["fp32", "int8"])
+def test_readme_memory_agrees_with_the_engines_own_count(models: dict[str, Path], native_engine: Path,
+                                                         kind: str) -> None:
+    """README.TXT's figure against what RUN.EXE -v says it allocated for the same file and steps."""
+    import re
+    import subprocess
+
+    proc = subprocess.run([str(native_engine), str(models[kind]), "-z", str(models["tok"]), "-n", "256", "-t", "0",
+                           "-v"], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("memory:"))
+    engine_bytes = sum(int(n) for n in re.findall(r"(\d+) bytes", line))
+    _, facts = _readme("win98-mingw", models[kind], models["tok"])
+    estimated = facts["estimate"].needed_bytes  # type: ignore[attr-defined]
+    assert abs(estimated - engine_bytes) <= 0.05 * engine_bytes, (kind, estimated, engine_bytes, line)
+    assert facts["ram_mb"] == max(1, round(estimated / MB))

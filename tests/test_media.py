@@ -20,6 +20,7 @@ from toolchain import paths
 from toolchain.errors import BuildError
 from toolchain.media import floppy, iso
 
+
 @pytest.fixture(autouse=True)
 def _mtools_installed() -> None:
     """mtools is a CI dependency (./retro installs it): missing means broken setup, not a skip."""
@@ -77,14 +78,16 @@ def _run_join_bat(folder: Path) -> str:
     """Run JOIN.BAT with Wine's cmd.exe, as the user types JOIN in that folder."""
     from toolchain.smoke import wine_env
 
-    proc = subprocess.run(["wine", "cmd", "/c", "JOIN.BAT"], cwd=folder, capture_output=True,
+    proc = subprocess.run(["wine", "cmd", "/c", "JOIN.BAT"], check=False, cwd=folder, capture_output=True,
                           stdin=subprocess.DEVNULL, timeout=120, env=wine_env())
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.decode("latin-1")
 
 
 def test_big_file_is_split_and_rejoined(fake_bundle: Path, tmp_path: Path) -> None:
-    images = floppy.write_floppies(fake_bundle, tmp_path / "out")
+    seen: list[tuple[int, int]] = []
+    images = floppy.write_floppies(fake_bundle, tmp_path / "out", progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
     assert [p.name for p in images] == ["DISK1.IMG", "DISK2.IMG", "DISK3.IMG"]
     for image in images:
         assert image.stat().st_size == 1_474_560
@@ -178,7 +181,9 @@ def _iso_files(image: Path, joliet: bool) -> dict[str, bytes]:
 
 
 def test_iso_holds_the_bundle_under_both_name_sets(fake_bundle: Path, tmp_path: Path) -> None:
-    image = iso.write_iso(fake_bundle, tmp_path / "RETROLLM.ISO")
+    seen: list[tuple[int, int]] = []
+    image = iso.write_iso(fake_bundle, tmp_path / "RETROLLM.ISO", progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == seen[-1][1]  # the progress bar reaches its end
     expected = {f"/{p.relative_to(fake_bundle).as_posix()}": p.read_bytes()
                 for p in fake_bundle.rglob("*") if p.is_file()}
     assert _iso_files(image, joliet=True) == expected

@@ -56,9 +56,12 @@ def test_bad_registry_files_are_reported_with_file_and_entry(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as exc:
         registry.load(bad)
     text = str(exc.value)
-    assert f"{bad}: a.url" in text and f"{bad}: a.sha256" in text
+    assert f"{bad}:4:8: a.url" in text and f"{bad}:5:11: a.sha256" in text  # at their lines
     bad.write_text("a: [1, 2\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match=r"models.yaml:\d+:\d+: YAML syntax error"):
+        registry.load(bad)
+    bad.write_text("t:\n  kind: tokenizer\n  file: t.bin\n  url: https://x/t.bin\nt:\n  kind: tokenizer\n")
+    with pytest.raises(ConfigError, match=r"models.yaml:5:1: duplicate key 't' \(first at line 1\)"):
         registry.load(bad)
     bad.write_text("t:\n  kind: tokenizer\n  file: t.bin\n  url: https://x/t.bin\nc:\n  kind: checkpoint\n"
                    "  file: c.bin\n  url: https://x/c.bin\n  tokenizer: missing\n")

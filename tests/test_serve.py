@@ -10,6 +10,9 @@ from __future__ import annotations
 import ftplib
 import hashlib
 import io
+import os
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -89,12 +92,11 @@ def test_mget_star_downloads_every_file_byte_for_byte(server: tuple[str, int], p
 )
 def test_writes_are_refused(server: tuple[str, int], bundle: Path, command: str) -> None:
     before = {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
-    with _client(server, passive=True) as ftp:
-        with pytest.raises(ftplib.error_perm):
-            if command.split()[0] in ("STOR", "APPE", "STOU"):
-                ftp.storbinary(command, io.BytesIO(b"evil"))
-            else:
-                ftp.sendcmd(command)
+    with _client(server, passive=True) as ftp, pytest.raises(ftplib.error_perm):
+        if command.split()[0] in ("STOR", "APPE", "STOU"):
+            ftp.storbinary(command, io.BytesIO(b"evil"))
+        else:
+            ftp.sendcmd(command)
     after = {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
     assert after == before
 
@@ -114,9 +116,8 @@ def test_symlink_out_of_the_bundle_is_refused(bundle: Path, tmp_path: Path) -> N
     thread = threading.Thread(target=srv.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}, daemon=True)
     thread.start()
     try:
-        with _client(srv.address[:2], passive=True) as ftp:
-            with pytest.raises(ftplib.error_perm, match="550"):
-                _get(ftp, "LINK.TXT")
+        with _client(srv.address[:2], passive=True) as ftp, pytest.raises(ftplib.error_perm, match="550"):
+            _get(ftp, "LINK.TXT")
     finally:
         srv.close_all()
         thread.join(timeout=5)
@@ -204,15 +205,14 @@ def test_symlinks_out_of_the_bundle_are_not_listed(bundle: Path, tmp_path: Path)
 
 def test_zip_bomb_is_refused_before_unpacking(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
-        with z.open("MODEL.BIN", "w") as f:
-            for _ in range(300):
-                f.write(bytes(1 << 20))  # 300 MB of zeros, about 300 KB deflated
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z, z.open("MODEL.BIN", "w") as f:
+        for _ in range(300):
+            f.write(bytes(1 << 20))  # 300 MB of zeros, about 300 KB deflated
     assert bomb.stat().st_size < 1 << 20
     seen_before = set(Path(serve.tempfile.gettempdir()).glob(f"{serve.TEMP_PREFIX}*"))
-    with pytest.raises(ConfigError, match=r"bomb.zip: member 'MODEL.BIN' would unpack \d+ bytes into 314572800"):
-        with serve.bundle_folder(bomb):
-            pass
+    with pytest.raises(ConfigError, match=r"bomb.zip: member 'MODEL.BIN' would unpack \d+ bytes into 314572800"), \
+            serve.bundle_folder(bomb):
+        pass
     assert set(Path(serve.tempfile.gettempdir()).glob(f"{serve.TEMP_PREFIX}*")) == seen_before
 
 
@@ -239,16 +239,12 @@ def test_a_member_larger_than_its_header_is_stopped(tmp_path: Path) -> None:
     cd = data.rfind(b"PK\x01\x02")
     data[cd + 24:cd + 28] = (10).to_bytes(4, "little")
     archive.write_bytes(bytes(data))
-    with pytest.raises(ConfigError, match="liar.zip: (member 'README.TXT' is larger than its header says|cannot unpack)"):
-        with serve.bundle_folder(archive):
-            pass
+    with pytest.raises(ConfigError, match="liar.zip: (member 'README.TXT' is larger than its header says|cannot unpack)"), \
+            serve.bundle_folder(archive):
+        pass
 
 
-def _serve_in_child(archive: Path, tmp: Path) -> "subprocess.Popen[str]":
-    import os
-    import subprocess
-    import sys
-
+def _serve_in_child(archive: Path, tmp: Path) -> subprocess.Popen[str]:
     code = ("import sys; from pathlib import Path; from toolchain import serve; "
             "print(serve.serve(Path(sys.argv[1]), '127.0.0.1', 0, say=lambda l: print(l, flush=True)), flush=True)")
     env = {**os.environ, "TMPDIR": str(tmp)}

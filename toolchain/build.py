@@ -131,14 +131,16 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
     }
 
 
-def _int8_advice(target: Target, facts: dict[str, object]) -> str | None:
-    """When an fp32 model is too big for the target's typical PC or for a few floppies, say what
-    ``invoke quantize`` would give, in figures."""
+def _int8_advice(target: Target, facts: dict[str, object], reserve_mb: int = 24, os_word: str = "Windows") -> str | None:
+    """When an fp32 model is too big for the target's typical PC (with ``reserve_mb`` for the OS)
+    or for a few floppies, say what ``invoke quantize`` would give, in figures."""
     est = facts["estimate"]
     if facts["quant"] != "fp32":
         return None
     ram = target.platform.ram_mb << 20
-    too_big_ram = not est.fits(ram)  # type: ignore[attr-defined]
+    reserve = reserve_mb << 20
+    fp32_bytes = est.needed_bytes  # type: ignore[attr-defined]
+    too_big_ram = fp32_bytes + reserve > ram
     floppies = -(-int(facts["model_bytes"]) // FLOPPY_BYTES)  # type: ignore[call-overload]
     if not too_big_ram and floppies <= 3:
         return None
@@ -149,10 +151,10 @@ def _int8_advice(target: Target, facts: dict[str, object]) -> str | None:
     int8_file = quant.expected_file_size(config, quant.default_group_size(config))
     int8_floppies = -(-int8_file // FLOPPY_BYTES)
     disks = "floppy" if int8_floppies == 1 else "floppies"
-    why = (f"needs about {facts['ram_mb']} MB + {est.os_reserve_bytes >> 20} MB for Windows "  # type: ignore[attr-defined]
+    why = (f"needs about {facts['ram_mb']} MB + {reserve_mb} MB for {os_word} "
            f"(a typical {target.name} PC has {target.platform.ram_mb} MB)" if too_big_ram
            else f"takes {floppies} floppies")
-    fits = "fits" if est.fits(ram) or int8_bytes + est.os_reserve_bytes <= ram else "still does not fit"  # type: ignore[attr-defined]
+    fits = "fits" if int8_bytes + reserve <= ram else "still does not fit"
     return (f"hint: this fp32 model {why}; int8 needs about {max(1, round(int8_bytes / (1 << 20)))} MB of RAM "
             f"({fits}) and {int8_floppies} {disks}: invoke quantize {facts['model_path']} "
             f"--out {Path(str(facts['model_name'])).stem}_q80.bin, then build with --model that file")
@@ -286,7 +288,7 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
             f"{reserve_mb} MB for {os_word}; a typical PC for {target.name} "
             f"has {target.platform.ram_mb} MB"
         )
-    advice = _int8_advice(target, facts)
+    advice = _int8_advice(target, facts, reserve_mb, os_word)
     if advice:
         notes.append(advice)
     with _build_lock(opts.work, target.name):

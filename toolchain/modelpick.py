@@ -58,6 +58,28 @@ def search_dirs(configured: str | None = None) -> list[Path]:
     return dirs
 
 
+def _tokenizers_for_vocab(checkpoint: Path) -> list[str]:
+    """Registry tokenizer file names whose models have this checkpoint's vocabulary size.
+
+    A model of one's own (``invoke quantize``'s stories15M_q80.bin) has no
+    known name, but its vocabulary size says which tokenizer it needs.
+    """
+    from toolchain.llama2.quant import read_any_config
+
+    try:
+        vocab = read_any_config(checkpoint)[0].vocab_size
+    except ModelError:
+        return []
+    entries = registry.load()
+    names = []
+    for e in entries.values():
+        if e.kind == "checkpoint" and e.config is not None and e.config.vocab_size == vocab and e.tokenizer:
+            tok = entries[e.tokenizer].file
+            if tok not in names:
+                names.append(tok)
+    return names
+
+
 def _guess_tokenizer(checkpoint: Path) -> Path | None:
     for ckpt, tok in known_pairs():
         if checkpoint.name == ckpt and (checkpoint.parent / tok).is_file():
@@ -65,6 +87,10 @@ def _guess_tokenizer(checkpoint: Path) -> Path | None:
     for _, tok in BUNDLE_PAIRS:
         if (checkpoint.parent / tok).is_file():
             return checkpoint.parent / tok
+    for tok in _tokenizers_for_vocab(checkpoint):
+        for folder in (checkpoint.parent, registry.cache_dir()):
+            if (folder / tok).is_file():
+                return folder / tok
     return None
 
 
@@ -112,9 +138,9 @@ def pick_model(model: str | None, tokenizer: str | None, configured: str | None 
         raise ModelError("--tokenizer given without --model; pass both")
     pairs = known_pairs()
     for folder in search_dirs(configured):
-        for ckpt, tok in pairs:
-            if (folder / ckpt).is_file() and (folder / tok).is_file():
-                return ModelPair(folder / ckpt, folder / tok)
+        for ckpt_name, tok_name in pairs:
+            if (folder / ckpt_name).is_file() and (folder / tok_name).is_file():
+                return ModelPair(folder / ckpt_name, folder / tok_name)
     looked = ", ".join(str(d) for d in search_dirs(configured))
     raise ModelError(
         f"no model found (looked in {looked}); pass --model FILE --tokenizer FILE "

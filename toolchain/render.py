@@ -21,9 +21,20 @@ from toolchain.targets import Target
 from toolchain.templating import environment, render, wrap
 
 __all__ = [
-    "MAX_COLUMNS", "SourceSet", "check_dos_text", "compile_flags", "environment", "link_flags",
-    "makefile_context", "render_build_bat", "render_makefile", "render_readme", "render_run_bat", "run_defaults",
-    "write_dos_text", "wrap",
+    "MAX_COLUMNS",
+    "SourceSet",
+    "check_dos_text",
+    "compile_flags",
+    "environment",
+    "link_flags",
+    "makefile_context",
+    "render_build_bat",
+    "render_makefile",
+    "render_readme",
+    "render_run_bat",
+    "run_defaults",
+    "wrap",
+    "write_dos_text",
 ]
 
 

@@ -256,9 +256,10 @@ def load(
     return parse(read_text(path, label, max_bytes), path, label, max_depth=max_depth, max_nodes=max_nodes)
 
 
-def load_mapping(path: Path, label: str | None = None, *, what: str = "this file", **limits: int) -> Document:
-    """Like :func:`load`, but the top level must be a (possibly empty) mapping."""
-    doc = load(path, label, **limits)
+def load_mapping(path: Path, label: str | None = None, *, what: str = "this file", max_bytes: int = MAX_BYTES,
+                 max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> Document:
+    """Like :func:`load`, but the top level must be a (non-empty) mapping."""
+    doc = load(path, label, max_bytes=max_bytes, max_depth=max_depth, max_nodes=max_nodes)
     if doc.data is None:
         raise ConfigError(f"{doc.at(None)}: the file is empty; {what} must be a mapping of keys")
     if not isinstance(doc.data, dict):
@@ -315,9 +316,9 @@ def validation_lines(doc: Document, exc: ValidationError, prefix: tuple[Any, ...
     return lines
 
 
-def load_model(path: Path, model: type[BaseModel], label: str | None = None, **limits: int) -> Any:
+def load_model(path: Path, model: type[BaseModel], label: str | None = None, *, max_bytes: int = MAX_BYTES) -> Any:
     """Load a mapping file and validate it against a pydantic model, every error at once."""
-    doc = load_mapping(path, label, **limits)
+    doc = load_mapping(path, label, max_bytes=max_bytes)
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from invoke import Collection, task
 
 from toolchain.cli.common import user_errors
-from toolchain.progress import progress_bar
 from toolchain.errors import ConfigError
+from toolchain.progress import progress_bar
 
 MB = 1024 * 1024
 

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any
 from unittest import mock
 
 import pycdlib
@@ -71,6 +72,17 @@ def iso9660_name(rel: PurePosixPath) -> str:
     return str(rel.with_name(name + ";1"))
 
 
+def _progress_cb(progress: Callable[[int, int], object] | None) -> Callable[[int, int, Any], None] | None:
+    """pycdlib's callback takes (done, total, opaque); ours takes (done, total)."""
+    if progress is None:
+        return None
+
+    def callback(done: int, total: int, opaque: Any) -> None:
+        progress(done, total)
+
+    return callback
+
+
 def write_iso(bundle_dir: Path, out_path: Path, progress: Callable[[int, int], object] | None = None) -> Path:
     """Write ``out_path`` (ISO 9660 level 1 + Joliet) holding ``bundle_dir``; return it.
 
@@ -88,7 +100,7 @@ def write_iso(bundle_dir: Path, out_path: Path, progress: Callable[[int, int], o
             for rel, path in files:
                 fp = stack.enter_context(path.open("rb"))
                 iso.add_fp(fp, path.stat().st_size, f"/{iso9660_name(rel)}", joliet_path=f"/{rel}")
-            iso.write(str(tmp), progress_cb=(lambda done, total: progress(done, total)) if progress else None)
+            iso.write(str(tmp), progress_cb=_progress_cb(progress))
             iso.close()
         os.replace(tmp, out_path)
     except (PyCdlibException, OSError) as exc:

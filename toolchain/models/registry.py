@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from toolchain import paths
@@ -83,36 +82,37 @@ class Entry(BaseModel):
 
 
 def load(path: Path = REGISTRY_FILE) -> dict[str, Entry]:
-    """All entries by name, in file order; ConfigError listing every problem."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the model registry: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the model registry must be a mapping of name -> entry")
+    """All entries by name, in file order; ConfigError listing every problem at its line.
+
+    Read through ``yamlfile`` (size cap, duplicate names refused, aliases
+    bounded), so a hand-edited registry fails with ``models.yaml:LINE:COL``.
+    """
+    from toolchain import yamlfile
+
+    doc = yamlfile.load_mapping(path, what="the model registry")
+    raw = doc.data
     entries: dict[str, Entry] = {}
     problems: list[str] = []
     for name, body in raw.items():
         if not isinstance(body, dict):
-            problems.append(f"{path}: {name}: must be a mapping")
+            problems.append(f"{doc.at(yamlfile.node_at(doc.node, (name,)))}: {name}: must be a mapping")
             continue
         try:
             entries[str(name)] = Entry.model_validate({**body, "name": str(name)})
         except ValidationError as exc:
-            for err in exc.errors():
-                where = ".".join(str(x) for x in err["loc"])
-                problems.append(f"{path}: {name}.{where}: {err['msg']}")
+            problems += yamlfile.validation_lines(doc, exc, prefix=(name,))
     for entry in entries.values():
         if entry.kind == "checkpoint":
             tok = entries.get(entry.tokenizer or "")
             if tok is None or tok.kind != "tokenizer":
-                problems.append(f"{path}: {entry.name}.tokenizer: {entry.tokenizer!r} is not a tokenizer entry")
+                where = doc.at(yamlfile.nearest_node(doc, (entry.name, "tokenizer")))
+                problems.append(f"{where}: {entry.name}.tokenizer: {entry.tokenizer!r} is not a tokenizer entry")
             if entry.config is None:
-                problems.append(f"{path}: {entry.name}.config: a checkpoint needs its header values")
+                where = doc.at(yamlfile.nearest_node(doc, (entry.name,)))
+                problems.append(f"{where}: {entry.name}.config: a checkpoint needs its header values")
         elif entry.tokenizer is not None or entry.config is not None:
-            problems.append(f"{path}: {entry.name}: only a checkpoint has a tokenizer and a config")
+            where = doc.at(yamlfile.nearest_node(doc, (entry.name,)))
+            problems.append(f"{where}: {entry.name}: only a checkpoint has a tokenizer and a config")
     if problems:
         raise ConfigError("\n".join(problems))
     return entries
