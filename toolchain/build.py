@@ -24,7 +24,9 @@ from rich.console import Console
 from toolchain import compilers, render, settings, sources
 from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
+from toolchain.llama2.quant import read_any_config
 from toolchain.modelpick import ModelPair, pick_model
+from toolchain.models.inspect import Estimate, estimate
 from toolchain.package import write_manifest, write_zip
 from toolchain.smoke import smoke_test
 from toolchain.targets import Target
@@ -64,11 +66,18 @@ def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
     return compilers.resolve(name)
 
 
-def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, object]:
-    """What README.TXT says about the model: size, memory, expected speed."""
-    from toolchain.llama2.quant import read_any_config
-    from toolchain.models.inspect import estimate
+@dataclass(frozen=True)
+class ModelFacts:
+    """The model's plan on the target: the estimate, the steps RUN.BAT asks
+    for (clamped as the engine clamps -n), and what README.TXT says."""
 
+    estimate: Estimate
+    steps: int
+    readme: dict[str, object]
+
+
+def _model_facts(target: Target, pair: ModelPair, steps: int) -> ModelFacts:
+    """What README.TXT says about the model: size, memory, expected speed."""
     seq_len = read_any_config(pair.checkpoint)[0].seq_len
     used_steps = min(steps, seq_len) if steps > 0 else seq_len  # as the engine clamps -n
     est = estimate(pair.checkpoint, steps=used_steps, tokenizer=pair.tokenizer,
@@ -76,7 +85,7 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
     if est.problems:
         raise ModelError("; ".join(est.problems))
     cfg = est.config
-    return {
+    return ModelFacts(est, used_steps, {
         "model_name": pair.checkpoint.name,
         "params": est.params,
         "config_lines": [
@@ -88,7 +97,7 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
         "steps": used_steps,
         "tok_s": f"{est.tok_per_s_p2_350:.3g}",
         "estimate": est,
-    }
+    })
 
 
 def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> None:
@@ -106,7 +115,7 @@ def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> N
 
 
 def _stage_bundle(
-    target: Target, bundle: Path, src_dir: Path, exe: Path | None, pair: ModelPair, facts: dict[str, object],
+    target: Target, bundle: Path, src_dir: Path, exe: Path | None, pair: ModelPair, facts: ModelFacts,
     prompt: str, *, strict_sources: bool, notes: list[str],
 ) -> None:
     if bundle.exists():
@@ -121,8 +130,8 @@ def _stage_bundle(
         shutil.copyfile(exe, bundle / target.names.exe)
     shutil.copyfile(pair.checkpoint, bundle / target.names.model)
     shutil.copyfile(pair.tokenizer, bundle / target.names.tokenizer)
-    render.write_dos_text(bundle / "RUN.BAT", render.render_run_bat(target, prompt=prompt, steps=facts["steps"]))
-    readme = render.render_readme(target, prompt=prompt, source_kit=exe is None, **facts)
+    render.write_dos_text(bundle / "RUN.BAT", render.render_run_bat(target, prompt=prompt, steps=facts.steps))
+    readme = render.render_readme(target, prompt=prompt, source_kit=exe is None, **facts.readme)
     render.write_dos_text(bundle / "README.TXT", readme)
 
 
@@ -186,12 +195,12 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     pair = pick_model(opts.model, opts.tokenizer, opts.models_dir)
     console.print(f"[bold]model[/bold]  {pair.checkpoint} + {pair.tokenizer}")
     facts = _model_facts(target, pair, opts.steps)
-    est = facts["estimate"]
+    est = facts.estimate
     notes: list[str] = []
-    if not est.fits(target.platform.ram_mb << 20):  # type: ignore[attr-defined]
+    if not est.fits(target.platform.ram_mb << 20):
         notes.append(
-            f"warning: the model needs about {facts['ram_mb']} MB plus about "
-            f"{est.os_reserve_bytes >> 20} MB for Windows; a typical PC for {target.name} "  # type: ignore[attr-defined]
+            f"warning: the model needs about {facts.readme['ram_mb']} MB plus about "
+            f"{est.os_reserve_bytes >> 20} MB for Windows; a typical PC for {target.name} "
             f"has {target.platform.ram_mb} MB"
         )
     with _build_lock(opts.work, target.name):
@@ -199,7 +208,7 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
 
 
 def _build_locked(opts: BuildOptions, console: Console, target: Target, found: compilers.Discovery,
-                  pair: ModelPair, facts: dict[str, object], notes: list[str]) -> BuildResult:
+                  pair: ModelPair, facts: ModelFacts, notes: list[str]) -> BuildResult:
     work = opts.work / target.name
     src_dir = work / "src"
     if opts.source is not None:

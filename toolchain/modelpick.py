@@ -84,9 +84,9 @@ def pick_model(model: str | None, tokenizer: str | None, configured: str | None 
         raise ModelError("--tokenizer given without --model; pass both")
     pairs = known_pairs()
     for folder in search_dirs(configured):
-        for ckpt, tok in pairs:
-            if (folder / ckpt).is_file() and (folder / tok).is_file():
-                return ModelPair(folder / ckpt, folder / tok)
+        for ckpt_name, tok_name in pairs:
+            if (folder / ckpt_name).is_file() and (folder / tok_name).is_file():
+                return ModelPair(folder / ckpt_name, folder / tok_name)
     looked = ", ".join(str(d) for d in search_dirs(configured))
     raise ModelError(
         f"no model found (looked in {looked}); pass --model FILE --tokenizer FILE "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
-from toolchain.cli.common import user_errors
+from toolchain.cli.common import add_tasks, user_errors
 
 
 @task
@@ -30,4 +30,4 @@ def _bench() -> None:
 
 def register(ns: Collection) -> None:
     """Add the bench task."""
-    ns.add_task(bench)
+    add_tasks(ns, bench)

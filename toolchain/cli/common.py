@@ -9,9 +9,9 @@ other user error.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
-from invoke import Exit
+from invoke import Collection, Exit, Task
 
 from toolchain.errors import ConfigError, RetroError
 
@@ -34,7 +34,7 @@ def user_errors(func: F) -> F:
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def int_option(name: str, value: object) -> int:
@@ -43,3 +43,12 @@ def int_option(name: str, value: object) -> int:
         return int(str(value))
     except ValueError:
         raise ConfigError(f"--{name} {value!r}: must be a whole number") from None
+
+
+def add_tasks(ns: Collection, *tasks: object) -> None:
+    """Add ``@task`` functions to a collection (checked: invoke's decorator
+    is typed loosely, so a plain function would only fail when run)."""
+    for t in tasks:
+        if not isinstance(t, Task):
+            raise TypeError(f"{t!r} is not an invoke task (missing @task?)")
+        ns.add_task(t)

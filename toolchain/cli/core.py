@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from toolchain import paths, settings
-from toolchain.cli.common import int_option, user_errors
+from toolchain.cli.common import add_tasks, int_option, user_errors
 
 
 def _console() -> Console:
@@ -126,6 +126,5 @@ def _docs():
 
 def register(ns: Collection) -> None:
     """Add the core tasks and their default settings."""
-    for t in (build, targets, test, docs):
-        ns.add_task(t)
+    add_tasks(ns, build, targets, test, docs)
     ns.configure({"retrollama": settings.defaults()})

@@ -12,6 +12,7 @@ from rich.table import Table
 from toolchain import paths, settings
 from toolchain.cli.common import int_option, user_errors
 from toolchain.errors import ConfigError, ModelError
+from toolchain.targets import Platform
 
 MB = 1024 * 1024
 
@@ -20,7 +21,7 @@ def _console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _platform(target: str | None):  # type: ignore[no-untyped-def]
+def _platform(target: str | None) -> Platform | None:
     """The target's platform (an alias such as win98 means its first target: they share one)."""
     if not target:
         return None

@@ -30,7 +30,7 @@ def _family(target: str | None, compiler: str | None) -> str:
     "report": "only list what each patch would change (file:line [patch] why)",
 })
 @user_errors
-def port(c, src, out=None, target=None, compiler=None, report=False):  # type: ignore[no-untyped-def]
+def port(c, src, out=None, target=None, compiler=None, report=False):
     """Port a llama2.c-style C99 tree to C89 with the documented patch series."""
     from toolchain.porting import port_tree, report_tree
 
@@ -49,7 +49,7 @@ def port(c, src, out=None, target=None, compiler=None, report=False):  # type: i
 
 @task(help={"keep": "folder to keep the ported fixtures and builds in (default: a temporary one)"})
 @user_errors
-def validate_patches(c, keep=None):  # type: ignore[no-untyped-def]
+def validate_patches(c, keep=None):
     """Check every patch: goldens, idempotence, strict C89 builds, same output (CI)."""
     from toolchain.porting.series import load_series
     from toolchain.porting.validate import validate_all
