@@ -5,9 +5,9 @@ Thin: ``toolchain.bench`` builds, runs and counts; this prints its table.
 
 from __future__ import annotations
 
-from invoke import Collection, task
+from invoke import Collection
 
-from toolchain.cli.common import add_tasks, user_errors
+from toolchain.cli.common import add_tasks, task, user_errors
 
 
 @task

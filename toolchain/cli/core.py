@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 from rich.console import Console
 from rich.table import Table
 
 from toolchain import paths, settings
-from toolchain.cli.common import add_tasks, int_option, user_errors
+from toolchain.cli.common import add_tasks, int_option, task, user_errors
 
 
 def _console() -> Console:

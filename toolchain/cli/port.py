@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 
-from toolchain.cli.common import user_errors
+from toolchain.cli.common import task, user_errors
 from toolchain.errors import PortError
 
 
