@@ -17,7 +17,7 @@ import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rich.console import Console
 
@@ -28,7 +28,7 @@ from toolchain.llama2.quant import read_any_config
 from toolchain.modelpick import ModelPair, pick_model
 from toolchain.models.inspect import Estimate, estimate
 from toolchain.package import write_manifest, write_zip
-from toolchain.smoke import smoke_test
+from toolchain.smoke import family_of, smoke_test
 from toolchain.targets import Target
 
 MEDIA_KINDS = ("floppy", "iso")
@@ -241,7 +241,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
         _strip(target, built.exe, exe)
         console.print(f"[bold]built[/bold]  {exe} ({exe.stat().st_size} bytes)")
         with console.status("auditing RUN.EXE"):
-            _audit(target, exe, built, console)
+            AUDITORS[family_of(target.platform.os)](target, exe, built, console)
         surface = compilers.hook(target, "check_link_surface")
         if opts.source is None and surface is not None:
             with console.status("checking the link surface"):
@@ -257,7 +257,8 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
                   strict_sources=opts.source is None, notes=notes)
     if exe is not None:
         with console.status("test-running RUN.EXE"):
-            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer)
+            smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer,
+                               family=family_of(target.platform.os))
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
     write_manifest(bundle)
     zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
@@ -284,7 +285,8 @@ def _strip(target: Target, unstripped: Path, exe: Path) -> None:
         shutil.copyfile(unstripped, exe)
 
 
-def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) -> None:
+def _audit_pe(target: Target, exe: Path, built: compilers.Built, console: Console) -> None:
+    """The PE audit: header, imports per Windows release, CPU instructions."""
     from toolchain.audit import audit_exe
 
     report = audit_exe(exe, os=target.platform.os, cpu=target.platform.cpu, symbols_exe=built.exe,
@@ -293,6 +295,10 @@ def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) 
         report.render(console)
         raise AuditError(f"{exe}: {report.verdict}")
     console.print(f"[bold]audit[/bold]  {report.verdict}")
+
+
+# Platform family (smoke.family_of) -> the audit of a finished exe.
+AUDITORS: dict[str, Callable[[Target, Path, compilers.Built, Console], None]] = {"win32": _audit_pe}
 
 
 def _write_media(kind: str, bundle: Path, out: Path, target: Target) -> list[Path]:

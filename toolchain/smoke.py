@@ -48,8 +48,18 @@ def wine_smoke(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: 
     return SmokeResult(f"ran under Wine: {out.strip()[:60]!r}")
 
 
-# Platform family -> smoke runner.  Every Windows OS is "win32".
+# Target OS -> platform family, and family -> smoke runner.  A family also
+# chooses the auditor (build.AUDITORS).  Every Windows OS is "win32"; another
+# family (MS-DOS under DOSBox) plugs in with an entry in each table.
+FAMILY_OF_OS: dict[str, str] = {os: "win32" for os in ("win95", "win95osr2", "win98", "win98se", "winme", "nt4")}
 RUNNERS: dict[str, Callable[..., SmokeResult]] = {"win32": wine_smoke}
+
+
+def family_of(os: str) -> str:
+    """The platform family of a target OS (which auditor and runner apply)."""
+    if os not in FAMILY_OF_OS:
+        raise BuildError(f"no platform family for OS {os!r} (known: {', '.join(FAMILY_OF_OS)})")
+    return FAMILY_OF_OS[os]
 
 
 def smoke_test(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: int = 8,
