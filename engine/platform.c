@@ -14,6 +14,7 @@
 #include <windows.h>
 #endif
 #ifdef COMPAT_DOS
+#include <conio.h>
 #include <io.h>
 #include <i86.h>
 #endif
@@ -99,16 +100,17 @@ static int utf8_encode(long cp, unsigned char *out)
     return 4;
 }
 
-/* The two code-page hooks every platform below provides: the code point of
- * byte b of the input code page (command line, console input), and the
- * byte of the output (console) code page for code point cp, '?' if it has
- * none. */
-static long cp_to_unicode(unsigned char b, int console);
-static unsigned char cp_from_unicode(long cp);
+/* The two code-page hooks every platform below provides: text in the
+ * input code page (command line, or console input when `console`) to
+ * UTF-8 in a new allocation (NULL if there is no memory), and code point
+ * cp as bytes of the console's output code page at out (room for 8;
+ * returns how many), '?' where it has none. */
+static char *cp_text_to_utf8(const char *text, int console);
+static int cp_from_unicode(long cp, char *out);
 
-/* Converts text from the input code page to UTF-8 in a new allocation
- * (NULL if there is no memory). */
-static char *cp_text_to_utf8(const char *text, int console)
+#ifndef COMPAT_WIN32
+/* For the single-byte code pages: each byte through a table. */
+static char *bytes_to_utf8(const char *text, long (*to_unicode)(unsigned char))
 {
     size_t n = strlen(text), i, o = 0;
     unsigned char *out = (unsigned char *)malloc(4 * n + 1);
@@ -116,12 +118,12 @@ static char *cp_text_to_utf8(const char *text, int console)
         return NULL;
     }
     for (i = 0; i < n; i++) {
-        o += (size_t)utf8_encode(cp_to_unicode((unsigned char)text[i], console),
-                                 out + o);
+        o += (size_t)utf8_encode(to_unicode((unsigned char)text[i]), out + o);
     }
     out[o] = '\0';
     return (char *)out;
 }
+#endif
 
 /* ------------------------------------------------------------------------
  * Console output: UTF-8 in, the console's code page out.  A token may end
@@ -145,8 +147,12 @@ static void console_write(const unsigned char *s, size_t n)
         if (len == 0) {
             break; /* incomplete: keep it for the next call */
         }
-        buf[k++] = (char)(cp < 0 ? '?' : cp_from_unicode(cp));
-        if (k == sizeof buf) {
+        if (cp < 0) {
+            buf[k++] = '?';
+        } else {
+            k += (size_t)cp_from_unicode(cp, buf + k);
+        }
+        if (k + 8 > sizeof buf) {
             fwrite(buf, 1, k, stdout);
             k = 0;
         }
@@ -374,38 +380,67 @@ double platform_free_bytes(void)
     return ms.dwAvailPhys > 0 ? (double)ms.dwAvailPhys : -1.0;
 }
 
-/* The command line comes in the ANSI code page (GetACP), console input in
+/* The command line comes in the ANSI code page (CP_ACP), console input in
  * the console's input code page (GetConsoleCP), console output goes out in
  * GetConsoleOutputCP.  MultiByteToWideChar / WideCharToMultiByte with those
- * code pages work on every Win32 release; UTF-8 is our own codec above. */
-static long cp_to_unicode(unsigned char b, int console)
+ * code pages work on every Win32 release, double-byte ones (932, 936...)
+ * included; UTF-8 is our own codec above, UTF-16 surrogates joined here. */
+static char *cp_text_to_utf8(const char *text, int console)
 {
-    char c = (char)b;
-    WCHAR w = 0;
-    if (b < 0x80) {
-        return b;
+    UINT cp = console ? GetConsoleCP() : CP_ACP;
+    int n = (int)strlen(text), w, i, o = 0;
+    WCHAR *wide;
+    unsigned char *out;
+    if (n == 0) {
+        out = (unsigned char *)malloc(1);
+        if (out != NULL) {
+            out[0] = '\0';
+        }
+        return (char *)out;
     }
-    if (MultiByteToWideChar(console ? GetConsoleCP() : CP_ACP, 0, &c, 1, &w,
-                            1) != 1) {
-        return '?';
+    wide = (WCHAR *)malloc(sizeof(WCHAR) * (size_t)n);
+    out = (unsigned char *)malloc(3 * (size_t)n + 1);
+    w = wide != NULL && out != NULL
+            ? MultiByteToWideChar(cp, 0, text, n, wide, n)
+            : 0;
+    if (w <= 0) {
+        free(wide);
+        free(out);
+        return NULL;
     }
-    return (long)w;
+    for (i = 0; i < w; i++) {
+        long c = wide[i];
+        if (c >= 0xD800 && c <= 0xDBFF && i + 1 < w && wide[i + 1] >= 0xDC00 &&
+            wide[i + 1] <= 0xDFFF) {
+            c = 0x10000L + ((c - 0xD800L) << 10) + (wide[i + 1] - 0xDC00L);
+            i++;
+        } else if (c >= 0xD800 && c <= 0xDFFF) {
+            c = '?';
+        }
+        o += utf8_encode(c, out + o);
+    }
+    out[o] = '\0';
+    free(wide);
+    return (char *)out;
 }
 
-static unsigned char cp_from_unicode(long cp)
+static int cp_from_unicode(long cp, char *out)
 {
     WCHAR w = (WCHAR)cp;
-    char out[8];
     BOOL lossy = FALSE;
+    int n;
     if (cp < 0x80) {
-        return (unsigned char)cp;
+        out[0] = (char)cp;
+        return 1;
     }
-    if (cp > 0xFFFF ||
-        WideCharToMultiByte(GetConsoleOutputCP(), 0, &w, 1, out, sizeof out,
-                            "?", &lossy) != 1) {
-        return '?';
+    n = cp > 0xFFFF ? 0
+                    : WideCharToMultiByte(GetConsoleOutputCP(), 0, &w, 1, out,
+                                          8, "?", &lossy);
+    if (n <= 0) {
+        out[0] = '?';
+        return 1;
     }
-    return (unsigned char)out[0];
+    return n;
 }
 
 static int stdout_is_console(void)
@@ -422,9 +457,73 @@ static int stdin_is_console(void)
 
 #elif defined(COMPAT_DOS)
 
+/* MS-DOS (Open Watcom, 32-bit flat model under a DOS extender, where the
+ * first megabyte is addressable as it is in real mode).  clock() there
+ * counts the BIOS tick: 18.2 Hz, 55 ms steps, too coarse for a run of a few
+ * seconds.  Every PC has the 8253/8254 timer whose channel 0 makes that
+ * tick: it counts down 65536 input clocks of 1193182 Hz per tick, so the
+ * BIOS tick count (0040:006C) plus the counter gives 0.84 us steps.  The
+ * BIOS programs channel 0 in mode 3 (square wave), where the counter runs
+ * down twice per tick; mode 2 (rate generator) with the same divisor
+ * counts down once and raises IRQ 0 at the same rate, so the time of day
+ * is unaffected.  The mode is switched on the first call and set back at
+ * exit. */
+
+#define PIT_HZ 1193182.0
+#define PIT_CONTROL 0x43
+#define PIT_COUNTER0 0x40
+#define PIC_COMMAND 0x20
+#define BIOS_TICKS_PER_DAY 1573040.0 /* 0x1800B0: the count wraps at midnight */
+#define BIOS_TICKS (*(volatile unsigned long *)0x46CUL)
+
+static int pit_mode2;
+
+static void pit_restore(void)
+{
+    outp(PIT_CONTROL, 0x36); /* channel 0, low then high byte, mode 3 */
+    outp(PIT_COUNTER0, 0);
+    outp(PIT_COUNTER0, 0); /* divisor 0 means 65536 */
+}
+
+static void pit_setup(void)
+{
+    outp(PIT_CONTROL, 0x34); /* channel 0, low then high byte, mode 2 */
+    outp(PIT_COUNTER0, 0);
+    outp(PIT_COUNTER0, 0);
+    pit_mode2 = 1;
+    atexit(pit_restore);
+}
+
 double platform_seconds(void)
 {
-    return (double)clock() / (double)CLOCKS_PER_SEC;
+    static double last, day_offset;
+    unsigned long ticks;
+    unsigned count, done;
+    int pending;
+    double now;
+
+    if (!pit_mode2) {
+        pit_setup();
+    }
+    do {
+        ticks = BIOS_TICKS;
+        outp(PIT_CONTROL, 0x00); /* latch channel 0's count */
+        count = (unsigned)inp(PIT_COUNTER0);
+        count |= (unsigned)inp(PIT_COUNTER0) << 8;
+        outp(PIC_COMMAND, 0x0A); /* next read: interrupt request register */
+        pending = inp(PIC_COMMAND) & 1;
+    } while (ticks != BIOS_TICKS);
+    done = (65536U - count) & 0xFFFFU; /* count 0 reads as 65536 */
+    if (pending && done < 32768U) {
+        ticks++; /* the counter wrapped; IRQ 0 has not counted it yet */
+    }
+    now = ((double)ticks * 65536.0 + (double)done) / PIT_HZ + day_offset;
+    if (now + 43200.0 < last) {
+        day_offset += BIOS_TICKS_PER_DAY * 65536.0 / PIT_HZ;
+        now += BIOS_TICKS_PER_DAY * 65536.0 / PIT_HZ;
+    }
+    last = now;
+    return now;
 }
 
 void platform_beside_exe(const char *argv0, const char *name, char *buf,
@@ -508,24 +607,30 @@ static const unsigned short oem_upper[128] = {
 };
 #endif
 
-static long cp_to_unicode(unsigned char b, int console)
+static long oem_to_unicode(unsigned char b)
 {
-    (void)console;
     return b < 0x80 ? (long)b : (long)oem_upper[b - 0x80];
 }
 
-static unsigned char cp_from_unicode(long cp)
+static char *cp_text_to_utf8(const char *text, int console)
+{
+    (void)console;
+    return bytes_to_utf8(text, oem_to_unicode);
+}
+
+static int cp_from_unicode(long cp, char *out)
 {
     int i;
+    out[0] = '?';
     if (cp < 0x80) {
-        return (unsigned char)cp;
+        out[0] = (char)cp;
     }
-    for (i = 0; i < 128; i++) {
+    for (i = 0; cp >= 0x80 && i < 128; i++) {
         if ((long)oem_upper[i] == cp) {
-            return (unsigned char)(0x80 + i);
+            out[0] = (char)(0x80 + i);
         }
     }
-    return '?';
+    return 1;
 }
 
 static int stdout_is_console(void)
@@ -571,16 +676,23 @@ double platform_free_bytes(void)
     return -1.0;
 }
 
-/* POSIX systems of today speak UTF-8: no conversion at all. */
-static long cp_to_unicode(unsigned char b, int console)
+/* POSIX systems of today speak UTF-8: no conversion at all (these two are
+ * never reached: stdout and stdin never count as consoles here). */
+static long latin1_to_unicode(unsigned char b)
 {
-    (void)console;
     return b;
 }
 
-static unsigned char cp_from_unicode(long cp)
+static char *cp_text_to_utf8(const char *text, int console)
 {
-    return (unsigned char)cp;
+    (void)console;
+    return bytes_to_utf8(text, latin1_to_unicode);
+}
+
+static int cp_from_unicode(long cp, char *out)
+{
+    out[0] = (char)(cp < 0x100 ? cp : '?');
+    return 1;
 }
 
 static int stdout_is_console(void)

@@ -100,7 +100,17 @@ void q8_quantize(short *q, float *s, const float *x, int n, int gs)
 void q8_dequantize(float *out, const signed char *q, const float *s, long start,
                    int n, int gs)
 {
-    int i;
+    int i, k;
+    if (start % gs == 0 && n % gs == 0) {
+        /* whole groups (every row of a table): one scale per group, no
+         * division per value */
+        const signed char *qg = q + start;
+        const float *sg = s + start / gs;
+        for (i = 0; i < n; i += gs, sg++)
+            for (k = 0; k < gs; k++)
+                out[i + k] = qg[i + k] * *sg;
+        return;
+    }
     for (i = 0; i < n; i++)
         out[i] = q[start + i] * s[(start + i) / gs];
 }
@@ -212,45 +222,49 @@ static void dots_mmx32(long *iv, const signed char *w, const short *x, int ng,
           "mm7");
 }
 
-/* 32 products of w[i..i+31] and x[i..i+31], summed as a tree into the two
- * 32-bit lanes of mm0 (mm1-mm4 are scratch). */
+/* 8 products of w[i+wo..] and x[i+wo..] (xo = 2 wo bytes into x): the bytes
+ * unpacked into the high halves of words (whatever the registers held
+ * below them is shifted out by psraw), multiplied and added pairwise by
+ * pmaddwd.  The order is for the Pentium II's 4-1-1 decoders: each
+ * load-and-operate instruction (two uops, decoder 0 only) is followed by
+ * one-uop instructions the other two decoders take in the same cycle, so
+ * that decoding (4 cycles per 8 products) keeps pace with the shifter port
+ * the unpacks and shifts share.  Q8_CHUNK0 starts a group's sum in acc,
+ * Q8_CHUNK adds to it (a, b scratch). */
+#define Q8_CHUNK0(wo, xo, xo8, acc, b) \
+    "punpcklbw " #wo "(%[w],%[i]), %%" #acc "\n\t" \
+    "punpckhbw " #wo "(%[w],%[i]), %%" #b "\n\t" \
+    "psraw $8, %%" #acc "\n\t" \
+    "psraw $8, %%" #b "\n\t" \
+    "pmaddwd " #xo "(%[x],%[i],2), %%" #acc "\n\t" \
+    "pmaddwd " #xo8 "(%[x],%[i],2), %%" #b "\n\t" \
+    "paddd %%" #b ", %%" #acc "\n\t"
+#define Q8_CHUNK(wo, xo, xo8, acc, a, b) \
+    "punpcklbw " #wo "(%[w],%[i]), %%" #a "\n\t" \
+    "punpckhbw " #wo "(%[w],%[i]), %%" #b "\n\t" \
+    "psraw $8, %%" #a "\n\t" \
+    "psraw $8, %%" #b "\n\t" \
+    "pmaddwd " #xo "(%[x],%[i],2), %%" #a "\n\t" \
+    "pmaddwd " #xo8 "(%[x],%[i],2), %%" #b "\n\t" \
+    "paddd %%" #b ", %%" #a "\n\t" \
+    "paddd %%" #a ", %%" #acc "\n\t"
+
+/* 32 products of w[i..i+31] and x[i..i+31] into the two 32-bit lanes of
+ * mm0 (mm1 and mm3-mm7 are scratch).  The scratch registers are chosen so
+ * that the unpacks' reads of their old contents (a real dependency for
+ * the CPU, though psraw discards those bytes) do not chain one loop trip
+ * to the next longer than the ports take anyway. */
 #define Q8_GROUP_MM0 \
-    "punpcklbw (%[w],%[i]), %%mm0\n\t" \
-    "punpckhbw (%[w],%[i]), %%mm1\n\t" \
-    "punpcklbw 8(%[w],%[i]), %%mm2\n\t" \
-    "punpckhbw 8(%[w],%[i]), %%mm3\n\t" \
-    "psraw $8, %%mm0\n\t" \
-    "psraw $8, %%mm1\n\t" \
-    "psraw $8, %%mm2\n\t" \
-    "psraw $8, %%mm3\n\t" \
-    "pmaddwd (%[x],%[i],2), %%mm0\n\t" \
-    "pmaddwd 8(%[x],%[i],2), %%mm1\n\t" \
-    "pmaddwd 16(%[x],%[i],2), %%mm2\n\t" \
-    "pmaddwd 24(%[x],%[i],2), %%mm3\n\t" \
-    "paddd %%mm1, %%mm0\n\t" \
-    "paddd %%mm3, %%mm2\n\t" \
-    "punpcklbw 16(%[w],%[i]), %%mm1\n\t" \
-    "punpckhbw 16(%[w],%[i]), %%mm3\n\t" \
-    "paddd %%mm2, %%mm0\n\t" \
-    "punpcklbw 24(%[w],%[i]), %%mm2\n\t" \
-    "punpckhbw 24(%[w],%[i]), %%mm4\n\t" \
-    "psraw $8, %%mm1\n\t" \
-    "psraw $8, %%mm3\n\t" \
-    "psraw $8, %%mm2\n\t" \
-    "psraw $8, %%mm4\n\t" \
-    "pmaddwd 32(%[x],%[i],2), %%mm1\n\t" \
-    "pmaddwd 40(%[x],%[i],2), %%mm3\n\t" \
-    "pmaddwd 48(%[x],%[i],2), %%mm2\n\t" \
-    "pmaddwd 56(%[x],%[i],2), %%mm4\n\t" \
-    "paddd %%mm1, %%mm0\n\t" \
-    "paddd %%mm3, %%mm2\n\t" \
-    "paddd %%mm4, %%mm0\n\t" \
-    "paddd %%mm2, %%mm0\n\t"
+    Q8_CHUNK0(0, 0, 8, mm0, mm6) \
+    Q8_CHUNK(8, 16, 24, mm0, mm7, mm4) \
+    Q8_CHUNK(16, 32, 40, mm0, mm7, mm3) \
+    Q8_CHUNK(24, 48, 56, mm0, mm1, mm5)
 
 /* Group size exactly 32 (what a 15M or 42M model gets): two groups per
  * loop trip, no inner loop, and the two horizontal sums share one
  * punpckldq/punpckhdq/paddd and one 8-byte store.  About 1.1 instructions
- * per multiply-add.  An odd last group is done on its own. */
+ * and, on a Pentium II, 0.55 cycles per multiply-add.  An odd last group is
+ * done on its own. */
 static void dots_mmx32_pairs(long *iv, const signed char *w, const short *x,
                              int ng)
 {
@@ -261,37 +275,10 @@ static void dots_mmx32_pairs(long *iv, const signed char *w, const short *x,
                              /* group A: w[i..i+31] into mm0 */
                              Q8_GROUP_MM0
                              /* group B: w[i+32..i+63] into mm4 */
-                             "punpcklbw 32(%[w],%[i]), %%mm4\n\t"
-                             "punpckhbw 32(%[w],%[i]), %%mm5\n\t"
-                             "punpcklbw 40(%[w],%[i]), %%mm6\n\t"
-                             "punpckhbw 40(%[w],%[i]), %%mm7\n\t"
-                             "psraw $8, %%mm4\n\t"
-                             "psraw $8, %%mm5\n\t"
-                             "psraw $8, %%mm6\n\t"
-                             "psraw $8, %%mm7\n\t"
-                             "pmaddwd 64(%[x],%[i],2), %%mm4\n\t"
-                             "pmaddwd 72(%[x],%[i],2), %%mm5\n\t"
-                             "pmaddwd 80(%[x],%[i],2), %%mm6\n\t"
-                             "pmaddwd 88(%[x],%[i],2), %%mm7\n\t"
-                             "paddd %%mm5, %%mm4\n\t"
-                             "paddd %%mm7, %%mm6\n\t"
-                             "punpcklbw 48(%[w],%[i]), %%mm5\n\t"
-                             "punpckhbw 48(%[w],%[i]), %%mm7\n\t"
-                             "paddd %%mm6, %%mm4\n\t"
-                             "punpcklbw 56(%[w],%[i]), %%mm6\n\t"
-                             "punpckhbw 56(%[w],%[i]), %%mm1\n\t"
-                             "psraw $8, %%mm5\n\t"
-                             "psraw $8, %%mm7\n\t"
-                             "psraw $8, %%mm6\n\t"
-                             "psraw $8, %%mm1\n\t"
-                             "pmaddwd 96(%[x],%[i],2), %%mm5\n\t"
-                             "pmaddwd 104(%[x],%[i],2), %%mm7\n\t"
-                             "pmaddwd 112(%[x],%[i],2), %%mm6\n\t"
-                             "pmaddwd 120(%[x],%[i],2), %%mm1\n\t"
-                             "paddd %%mm5, %%mm4\n\t"
-                             "paddd %%mm7, %%mm6\n\t"
-                             "paddd %%mm1, %%mm4\n\t"
-                             "paddd %%mm6, %%mm4\n\t"
+                             Q8_CHUNK0(32, 64, 72, mm4, mm6)
+                             Q8_CHUNK(40, 80, 88, mm4, mm1, mm2)
+                             Q8_CHUNK(48, 96, 104, mm4, mm6, mm5)
+                             Q8_CHUNK(56, 112, 120, mm4, mm3, mm5)
                              /* [A.lo+A.hi, B.lo+B.hi] -> iv[0], iv[1] */
                              "movq %%mm0, %%mm1\n\t"
                              "punpckldq %%mm4, %%mm0\n\t"
@@ -316,7 +303,7 @@ static void dots_mmx32_pairs(long *iv, const signed char *w, const short *x,
             "movd %%mm0, (%[iv])\n\t"
             :
             : [iv] "r"(iv), [i] "r"(i), [w] "r"(w), [x] "r"(x)
-            : "memory", "mm0", "mm1", "mm2", "mm3", "mm4");
+            : "memory", "mm0", "mm1", "mm3", "mm4", "mm5", "mm6", "mm7");
     }
 }
 #endif
@@ -479,6 +466,10 @@ void q8_matmul(float *out, const short *xq, const float *xs,
 {
     long iv[Q8_BLOCK];
     int ng = n / gs, i, r, rows;
+    /* a row's scales start at row * n / gs: row * ng when gs divides n
+     * (always, for a llama2 model), which spares an integer division (~40
+     * cycles) per row */
+    int whole = n % gs == 0;
     if (ng <= Q8_BLOCK) {
         /* Blocks of whole rows: integer dots, one emms, then the floats. */
         int per = ng > 0 ? Q8_BLOCK / ng : Q8_BLOCK;
@@ -488,7 +479,8 @@ void q8_matmul(float *out, const short *xq, const float *xs,
             dot_rows(iv, wq + (long)i * n, xq, rows, n, ng, gs);
             Q8_EMMS();
             for (r = 0; r < rows; r++) {
-                const float *wsr = ws + ((long)(i + r) * n) / gs;
+                const float *wsr = whole ? ws + (long)(i + r) * ng
+                                         : ws + ((long)(i + r) * n) / gs;
                 out[i + r] = (float)scale_sum(0.0f, v, wsr, xs, ng, gs);
                 v += ng;
             }

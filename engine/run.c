@@ -55,15 +55,30 @@
  * Errors and memory
  */
 
+/* The fuzz harness (tests/fuzz/) builds this file with RL_FUZZ: a fatal
+ * error then jumps back into the harness instead of ending the process,
+ * and the message goes where the harness says. */
+#ifdef RL_FUZZ
+#include <setjmp.h>
+jmp_buf rl_fuzz_jump;
+FILE *rl_fuzz_errors;
+#define ERRORS (rl_fuzz_errors != NULL ? rl_fuzz_errors : stderr)
+#else
+#define ERRORS stderr
+#endif
+
 static void fatal(int code, const char *fmt, ...)
 {
     va_list ap;
     platform_flush();
-    fputs("error: ", stderr);
+    fputs("error: ", ERRORS);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vfprintf(ERRORS, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fputc('\n', ERRORS);
+#ifdef RL_FUZZ
+    longjmp(rl_fuzz_jump, code);
+#endif
     exit(code);
 }
 
@@ -288,8 +303,34 @@ typedef struct {
     float *rope; /* (steps, rope_pairs, 2): cos and sin of each rotation */
     float *xs;   /* int8 checkpoints: scales of the quantized activation */
     short *xq;            /* and its values (max(dim, hidden_dim)) */
+    /* -k q8: the KV cache in int8, (n_layers, steps, kv_dim) values with
+     * one float scale per (layer, position, kv head); k_new holds this
+     * position's key before it is quantized.  key_cache and value_cache
+     * above stay NULL then. */
+    signed char *kq, *vq;
+    float *kscale, *vscale;
+    float *k_new;
     float *memory;
 } RunState;
+
+/* Weights streamed from disk (-b): which matrix a linear() call is, where
+ * each layer's copy lies in the file, and the one reusable buffer. */
+enum { M_EMB, M_WQ, M_WK, M_WV, M_WO, M_W1, M_W2, M_W3, M_CLS, M_KINDS };
+
+typedef struct {
+    PlatformFile *file; /* NULL: everything is in memory */
+    const char *path;
+    double base[M_KINDS];   /* file offset of layer 0's values */
+    double stride[M_KINDS]; /* bytes from one layer's copy to the next */
+    double numel[M_KINDS];  /* values per layer */
+    int rows[M_KINDS];      /* rows read at once (a multiple of 4) */
+    int cls_resident;       /* the classifier is in memory (w->wcls) */
+    int emb_resident;       /* so is the embedding (a shared classifier) */
+    unsigned char *buf;
+    double buf_bytes;
+    double bytes_read;      /* since the start */
+    double token_bytes;     /* planned per forward() */
+} Stream;
 
 typedef struct {
     Config config;
@@ -302,7 +343,9 @@ typedef struct {
     int rope_pairs; /* rotation pairs after which the angles repeat */
     double weight_bytes, state_bytes;
     double budget; /* -b in bytes; 0 or less: none */
+    int budget_reported; /* the budget is the system's free memory, no -b */
     int kv_q8;     /* -k q8: the int8 KV cache */
+    Stream stream;
 } Transformer;
 
 static const char *config_names[7] = {"dim",     "hidden_dim", "n_layers",
@@ -407,14 +450,23 @@ static void plan_state(Transformer *t)
 {
     const Config *c = &t->config;
     double dim = c->dim, hidden = c->hidden_dim, steps = t->steps;
+    double cache;
     t->head_size = c->dim / c->n_heads;
     t->kv_dim = t->head_size * c->n_kv_heads;
     t->kv_mul = c->n_heads / c->n_kv_heads;
     t->rope_pairs = t->head_size / 2;
+    cache = 2.0 * c->n_layers * steps * t->kv_dim;
     t->state_bytes =
         4.0 * (dim * 4.0 + hidden * 3.0 + (double)c->n_heads * steps +
-               (double)c->vocab_size + 2.0 * c->n_layers * steps * t->kv_dim +
-               steps * t->rope_pairs * 2.0);
+               (double)c->vocab_size + steps * t->rope_pairs * 2.0);
+    if (t->kv_q8) {
+        /* int8 values, a float scale per head and position, k_new */
+        t->state_bytes += cache + 4.0 * (2.0 * c->n_layers * steps *
+                                             c->n_kv_heads +
+                                         t->kv_dim);
+    } else {
+        t->state_bytes += 4.0 * cache;
+    }
     if (t->w.gs > 0) {
         double widest = dim > hidden ? dim : hidden;
         t->state_bytes += 4.0 * (floor(widest / t->w.gs) + 1.0) + 2.0 * widest;
@@ -440,8 +492,27 @@ static void fill_rope(Transformer *t)
     }
 }
 
+/* The size check for a streamed file, which may be beyond what ftell can
+ * report (2 to 4 GB on Win32). */
+static void check_file_size(const char *path, double expected, const char *what)
+{
+    PlatformFile *pf = platform_open(path);
+    double size = pf != NULL ? platform_file_size(pf) : -1.0;
+    if (pf != NULL) {
+        platform_close(pf);
+    }
+    if (size >= 0.0 && size != expected) {
+        fatal(EXIT_INPUT,
+              "%s: file is %.0f bytes but its header describes a %.0f-byte %s",
+              path, size, expected, what);
+    }
+}
+
 static void alloc_state(Transformer *t);
 static int is_q8_checkpoint(FILE *f);
+static int plan_stream(Transformer *t, const char *path, double norm_bytes);
+static void stream_fp32(Transformer *t);
+static void stream_q8(Transformer *t);
 static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
                                  int *steps);
 
@@ -490,6 +561,13 @@ static void build_transformer(Transformer *t, const char *path, int *steps)
     t->steps = *steps;
     plan_state(t);
     t->weight_bytes = 4.0 * in_memory;
+    if (plan_stream(t, path, 4.0 * (2.0 * c->n_layers + 1.0) * c->dim)) {
+        check_file_size(path, expected, "checkpoint");
+        fclose(f);
+        stream_fp32(t);
+        alloc_state(t);
+        return;
+    }
     if (t->weight_bytes + t->state_bytes >= ADDRESS_LIMIT) {
         fatal(EXIT_MEMORY,
               "%s: needs %.0f MB; a 32-bit process can address at most 2048 MB",
@@ -557,13 +635,30 @@ static void alloc_state(Transformer *t)
     s->hexp = p;         p += c->hidden_dim;
     s->att = p;          p += (size_t)c->n_heads * t->steps;
     s->logits = p;       p += c->vocab_size;
-    s->key_cache = p;    p += (size_t)c->n_layers * t->steps * t->kv_dim;
-    s->value_cache = p;  p += (size_t)c->n_layers * t->steps * t->kv_dim;
+    if (!t->kv_q8) {
+        s->key_cache = p;    p += (size_t)c->n_layers * t->steps * t->kv_dim;
+        s->value_cache = p;  p += (size_t)c->n_layers * t->steps * t->kv_dim;
+    }
     s->rope = p;         p += (size_t)t->steps * t->rope_pairs * 2;
-    if (t->w.gs > 0) {
-        int widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
-        s->xs = p;       p += widest / t->w.gs + 1;
-        s->xq = (short *)p;
+    if (t->kv_q8) {
+        size_t scales = (size_t)c->n_layers * t->steps * c->n_kv_heads;
+        s->kscale = p;   p += scales;
+        s->vscale = p;   p += scales;
+        s->k_new = p;    p += t->kv_dim;
+    }
+    {
+        char *bytes = (char *)p;
+        if (t->w.gs > 0) {
+            int widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+            s->xs = p;   p += widest / t->w.gs + 1;
+            s->xq = (short *)p;
+            bytes = (char *)(s->xq + widest);
+        }
+        if (t->kv_q8) {
+            size_t values = (size_t)c->n_layers * t->steps * t->kv_dim;
+            s->kq = (signed char *)bytes;
+            s->vq = s->kq + values;
+        }
     }
     fill_rope(t);
 }
@@ -686,6 +781,13 @@ static void build_transformer_q8(Transformer *t, FILE *f, const char *path,
     }
     expected = Q8_HEADER + 4.0 * norms + values + 4.0 * scales;
     t->weight_bytes = 4.0 * (norms + scales) + values;
+    if (plan_stream(t, path, 4.0 * norms)) {
+        check_file_size(path, expected, "int8 checkpoint");
+        fclose(f);
+        stream_q8(t);
+        alloc_state(t);
+        return;
+    }
     if (expected >= ADDRESS_LIMIT ||
         t->weight_bytes + t->state_bytes >= ADDRESS_LIMIT) {
         fatal(EXIT_MEMORY,
@@ -768,16 +870,88 @@ static void rmsnorm(float *o, const float *x, const float *weight, int size)
 /* out[i] = sum over j < n of w[i * stride + j] * x[j], for i < d.
  * matmul is the case stride == n; attention uses it for q . k and for the
  * weighted sum of the (transposed) values. */
+/* X87_WIDE: wide_t and acc_t are long double, the x87's own registers
+ * (compat.h: GCC on an x87).  There the kernels below use the FPU's
+ * registers directly, and divisions become multiplications where the
+ * 64-bit intermediate keeps the float result (see softmax_max).  The
+ * held-x matmul kernel only for the P6 family (-march=pentiumpro and up,
+ * __i686__): a 486 multiplies from memory faster (11 clocks) than from a
+ * register (16), so it keeps the C loop. */
+#if defined(__GNUC__) && defined(__FLT_EVAL_METHOD__)
+#if __FLT_EVAL_METHOD__ == 2
+#define X87_WIDE 1
+#if defined(__i686__) && !defined(RL_C_DOT)
+#define DOT4_X87_GCC 1
+#endif
+#endif
+#endif
+
+#ifdef DOT4_X87_GCC
+/* Four rows times x on the x87, as a Pentium II runs it best: x[j] is
+ * loaded once and held on the stack, each row's weight is loaded (the load
+ * port, not the FPU's), multiplied with fmul st,st(1) and added with faddp
+ * into its own accumulator; the fourth row multiplies straight from memory,
+ * which pops x.  Two FPU-port uops per multiply-add, the rate at which the
+ * multiplier accepts them, against 2.75 for the code GCC makes of the C
+ * loop below.  The sums are the C loop's exactly (the products of two
+ * floats are exact in the 64-bit registers, the additions the same in the
+ * same order), rounded to float by fstps as (float) does.  Only where
+ * acc_t is long double, so the x87 registers are what C would use. */
+static void dot4_x87(float *out, const float *x, const float *w0,
+                     const float *w1, const float *w2, const float *w3, int n)
+{
+    long j = -(long)n;
+    if (n <= 0) {
+        out[0] = out[1] = out[2] = out[3] = 0.0f;
+        return;
+    }
+    __asm__ __volatile__("fldz\n\t"
+                         "fldz\n\t"
+                         "fldz\n\t"
+                         "fldz\n"
+                         "1:\n\t"
+                         "flds (%[x],%[j],4)\n\t"
+                         "flds (%[w0],%[j],4)\n\t"
+                         "fmul %%st(1), %%st\n\t"
+                         "faddp %%st, %%st(5)\n\t"
+                         "flds (%[w1],%[j],4)\n\t"
+                         "fmul %%st(1), %%st\n\t"
+                         "faddp %%st, %%st(4)\n\t"
+                         "flds (%[w2],%[j],4)\n\t"
+                         "fmul %%st(1), %%st\n\t"
+                         "faddp %%st, %%st(3)\n\t"
+                         "fmuls (%[w3],%[j],4)\n\t"
+                         "faddp %%st, %%st(1)\n\t"
+                         "addl $1, %[j]\n\t"
+                         "jnz 1b\n\t"
+                         "fstps %[o3]\n\t"
+                         "fstps %[o2]\n\t"
+                         "fstps %[o1]\n\t"
+                         "fstps %[o0]\n\t"
+                         : [j] "+r"(j), [o0] "=m"(out[0]), [o1] "=m"(out[1]),
+                           [o2] "=m"(out[2]), [o3] "=m"(out[3])
+                         : [x] "r"(x + n), [w0] "r"(w0 + n), [w1] "r"(w1 + n),
+                           [w2] "r"(w2 + n), [w3] "r"(w3 + n)
+                         : "memory", "cc", "st", "st(1)", "st(2)", "st(3)",
+                           "st(4)", "st(5)", "st(6)", "st(7)");
+}
+#endif
+
 static void dot_rows(float *out, const float *x, const float *w, int n, int d,
                      int stride)
 {
-    int i, j, n4 = n - n % 4;
+    int i, j;
     for (i = 0; i + 4 <= d; i += 4) {
         const float *w0 = w + (size_t)i * stride;
         const float *w1 = w0 + stride;
         const float *w2 = w1 + stride;
         const float *w3 = w2 + stride;
+#ifdef DOT4_X87_GCC
+        dot4_x87(out + i, x, w0, w1, w2, w3, n);
+        continue;
+#else
         acc_t a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        int n4 = n - n % 4;
         for (j = 0; j < n4; j += 4) {
             a0 += w0[j] * x[j];
             a1 += w1[j] * x[j];
@@ -806,6 +980,7 @@ static void dot_rows(float *out, const float *x, const float *w, int n, int d,
         out[i + 1] = (float)a1;
         out[i + 2] = (float)a2;
         out[i + 3] = (float)a3;
+#endif
     }
     for (; i < d; i++) {
         const float *w0 = w + (size_t)i * stride;
@@ -912,14 +1087,29 @@ static acc_t exp_vector(float *out, const float *in, int n, float sign,
     return sum;
 }
 
-/* softmax of x, whose largest entry the caller already knows */
+/* softmax of x, whose largest entry the caller already knows.
+ * The sum is rounded to a float as llama2.c's is.  On the x87 (X87_WIDE)
+ * one division and a multiplication per entry replace a division each (an
+ * fdiv costs as much as nineteen fmuls there): the 64-bit product rounds to
+ * the same float as the 64-bit quotient the x87's own fdiv would give,
+ * except when both lie within 2^-62 of a float's rounding boundary -- the
+ * same rare double rounding every x87 division to a float has.  In double
+ * (the other builds) that margin would be 2^-52, a flip every few million
+ * entries: they keep llama2.c's division. */
 static void softmax_max(float *x, int size, float max_val)
 {
     float sum = (float)exp_vector(x, x, size, 1.0f, max_val);
     float *end = x + size;
+#ifdef X87_WIDE
+    wide_t inv = (wide_t)1.0 / sum;
+    for (; x < end; x++) {
+        *x = (float)(*x * inv);
+    }
+#else
     for (; x < end; x++) {
         *x /= sum;
     }
+#endif
 }
 
 static void softmax(float *x, int size)
@@ -953,12 +1143,403 @@ static void rotate(float *v, int width, const float *rope, int pairs)
 /* out (d) = layer l's matrix (d, n) times x (n), fp32 or int8.  For int8
  * the activation is quantized first unless `quantized` says the previous
  * call already did it for the same x (runq.c quantizes x once for q, k, v). */
+/* ------------------------------------------------------------------------
+ * Weights streamed from disk (-b)
+ *
+ * When the weights do not fit the memory budget, only the norms, the run
+ * state, the classifier (if it fits) and one reusable buffer stay in
+ * memory; every linear() reads its matrix for this layer from the file,
+ * whole or in blocks of rows, with large sequential reads, and multiplies
+ * it there.  Each output row is the same sum over the same values in the
+ * same order as in memory, so the tokens are the same, byte for byte.
+ */
+
+/* Reads n bytes at file offset `at` into dst. */
+static void stream_read(Transformer *t, void *dst, double at, double n)
+{
+    Stream *st = &t->stream;
+    unsigned char *p = (unsigned char *)dst;
+    if (!platform_seek(st->file, at)) {
+        fatal(EXIT_INPUT, "%s: cannot seek to byte %.0f", st->path, at);
+    }
+    st->bytes_read += n;
+    while (n > 0.0) {
+        unsigned long want =
+            n > (double)CHUNK_BYTES * 8 ? (unsigned long)CHUNK_BYTES * 8
+                                        : (unsigned long)n;
+        unsigned long got = platform_read(st->file, p, want);
+        if (got != want) {
+            fatal(EXIT_INPUT, "%s: read error or file ended at byte %.0f",
+                  st->path, at + (double)got);
+        }
+        p += got;
+        at += (double)got;
+        n -= (double)got;
+    }
+}
+
+/* Reads n floats at `at` (decoding them on a host that is not IEEE
+ * little-endian) and refuses NaN and infinity, as the in-memory load does. */
+static void stream_floats(Transformer *t, float *dst, double at, double n,
+                          const char *what)
+{
+    stream_read(t, dst, at, 4.0 * n);
+    if (!host_is_ieee_le) {
+        unsigned char *bytes = (unsigned char *)dst;
+        double i;
+        for (i = 0.0; i < n; i += 1.0, bytes += 4) {
+            float v = le_float(bytes);
+            memcpy(bytes, &v, 4);
+        }
+    }
+    check_finite(t->stream.path, dst, n, at, what);
+}
+
+/* The matrix kind of a linear() call, from the int8 descriptor it gets
+ * (fp32 calls pass it too). */
+static int stream_kind(const Transformer *t, const QMat *m)
+{
+    const Weights *w = &t->w;
+    const QMat *kinds[M_KINDS];
+    int k;
+    kinds[M_EMB] = &w->q_emb;
+    kinds[M_WQ] = &w->q_wq;
+    kinds[M_WK] = &w->q_wk;
+    kinds[M_WV] = &w->q_wv;
+    kinds[M_WO] = &w->q_wo;
+    kinds[M_W1] = &w->q_w1;
+    kinds[M_W2] = &w->q_w2;
+    kinds[M_W3] = &w->q_w3;
+    kinds[M_CLS] = &w->q_wcls;
+    for (k = 0; k < M_KINDS; k++) {
+        if (kinds[k] == m) {
+            return k;
+        }
+    }
+    return M_CLS;
+}
+
+/* Bytes of the int8 values of `rows` rows in the buffer, rounded up so the
+ * scales after them are aligned. */
+static size_t values_room(double count)
+{
+    return ((size_t)count + 7) / 8 * 8;
+}
+
+/* out (d) = this layer's matrix of kind k (d, n) times x, read from disk
+ * in blocks of st->rows[k] rows. */
+static void stream_linear(Transformer *t, int k, float *out, const float *x,
+                          int l, int n, int d, int quantized)
+{
+    Stream *st = &t->stream;
+    RunState *s = &t->s;
+    int gs = t->w.gs, r, rows;
+    double base = st->base[k] + (double)l * st->stride[k];
+    if (gs > 0 && !quantized) {
+        q8_quantize(s->xq, s->xs, x, n, gs);
+    }
+    for (r = 0; r < d; r += rows) {
+        rows = d - r < st->rows[k] ? d - r : st->rows[k];
+        if (gs == 0) {
+            float *wf = (float *)st->buf;
+            stream_floats(t, wf, base + 4.0 * r * n, (double)rows * n,
+                          "the weights");
+            matmul(out + r, x, wf, n, rows);
+        } else {
+            /* rows[k] keeps r * n a multiple of gs: this block's scales
+             * start at a whole group */
+            double first = (double)r * n / gs;
+            double last = floor(((double)r + rows) * n / gs);
+            signed char *wq = (signed char *)st->buf;
+            float *ws = (float *)(st->buf + values_room((double)rows * n));
+            stream_read(t, wq, base + (double)r * n, (double)rows * n);
+            stream_floats(t, ws, base + st->numel[k] + 4.0 * first,
+                          last - first, "the scales");
+            q8_matmul(out + r, s->xq, s->xs, wq, ws, n, rows, gs);
+        }
+    }
+}
+
+static void stream_embedding(Transformer *t, int token, float *x)
+{
+    Stream *st = &t->stream;
+    int dim = t->config.dim, gs = t->w.gs;
+    double row = (double)token * dim;
+    if (gs == 0) {
+        stream_floats(t, x, st->base[M_EMB] + 4.0 * row, dim, "the weights");
+    } else {
+        signed char *q = (signed char *)st->buf;
+        float *sc = (float *)(st->buf + values_room(dim));
+        stream_read(t, q, st->base[M_EMB] + row, dim);
+        stream_floats(t, sc,
+                      st->base[M_EMB] + st->numel[M_EMB] + 4.0 * row / gs,
+                      dim / gs, "the scales");
+        q8_dequantize(x, q, sc, 0L, dim, gs);
+    }
+}
+
+static long gcd_long(long a, long b)
+{
+    while (b != 0) {
+        long r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* Rows a block of kind k must be a multiple of: 4 (dot_rows' row groups)
+ * and, for int8, enough rows that every block starts at a whole group. */
+static long row_unit(const Transformer *t, int n)
+{
+    long unit = 4, gs = t->w.gs;
+    if (gs > 0) {
+        long g = gs / gcd_long((long)n, gs);
+        unit = g * 4 / gcd_long(g, 4L);
+    }
+    return unit;
+}
+
+/* Bytes a block of `rows` rows of width n takes in the buffer. */
+static double block_bytes(const Transformer *t, double rows, int n)
+{
+    int gs = t->w.gs;
+    if (gs == 0) {
+        return 4.0 * rows * n;
+    }
+    return (double)values_room(rows * n) + 4.0 * (floor(rows * n / gs) + 1.0);
+}
+
+/* Decides between weights in memory and weights streamed from disk.
+ * `fixed` is what the run needs besides the weights; returns 1 (and plans
+ * st) when the weights must be streamed. */
+static int plan_stream(Transformer *t, const char *path, double norm_bytes)
+{
+    const Config *c = &t->config;
+    Stream *st = &t->stream;
+    int gs = t->w.gs, k;
+    int rows_of[M_KINDS], cols_of[M_KINDS];
+    double vocab = c->vocab_size, fixed, avail, min_buf = 0.0, layer_max = 0.0;
+    double cls_bytes, emb_row;
+
+    if (t->budget <= 0.0) {
+        return 0;
+    }
+    /* tokenizer and sampler (vocab strings, scores, index, sort scratch),
+     * and 1 MB for the program, its stack and the C library */
+    fixed = t->state_bytes +
+            vocab * (2.0 * sizeof(void *) + 3.0 * sizeof(float) +
+                     4.0 * (sizeof(void *) + sizeof(int)) + 16.0) +
+            1048576.0;
+    if (t->weight_bytes + fixed <= t->budget) {
+        return 0;
+    }
+    rows_of[M_EMB] = rows_of[M_CLS] = c->vocab_size;
+    rows_of[M_WQ] = rows_of[M_WO] = c->dim;
+    rows_of[M_WK] = rows_of[M_WV] = t->kv_dim;
+    rows_of[M_W1] = rows_of[M_W3] = c->hidden_dim;
+    rows_of[M_W2] = c->dim;
+    for (k = 0; k < M_KINDS; k++) {
+        cols_of[k] = k == M_W2 ? c->hidden_dim : c->dim;
+    }
+    cls_bytes = block_bytes(t, vocab, c->dim);
+    emb_row = block_bytes(t, 1.0, c->dim);
+    for (k = M_WQ; k <= M_CLS; k++) {
+        double unit = block_bytes(t, (double)row_unit(t, cols_of[k]),
+                                  cols_of[k]);
+        if (unit > min_buf) {
+            min_buf = unit;
+        }
+        if (k != M_CLS &&
+            block_bytes(t, rows_of[k], cols_of[k]) > layer_max) {
+            layer_max = block_bytes(t, rows_of[k], cols_of[k]);
+        }
+    }
+    if (emb_row > min_buf) {
+        min_buf = emb_row;
+    }
+    avail = t->budget - fixed - norm_bytes;
+    if (avail < min_buf && t->budget_reported) {
+        return 0; /* the system reports less than streaming needs: load it
+                     whole, as llama2.c would, and let paging decide */
+    }
+    if (avail < min_buf) {
+        fatal(EXIT_MEMORY,
+              "-b %.0f MB is too small for %s: the run state, norms and "
+              "tokenizer need %.0f MB and a block of weights %.0f MB more",
+              t->budget / 1048576.0, path,
+              megabytes(fixed + norm_bytes), megabytes(min_buf));
+    }
+    st->cls_resident = avail - cls_bytes >= layer_max;
+    st->emb_resident = st->cls_resident && c->shared_classifier;
+    st->buf_bytes = st->cls_resident ? layer_max
+                                     : (layer_max > cls_bytes ? layer_max
+                                                               : cls_bytes);
+    if (st->buf_bytes > (st->cls_resident ? avail - cls_bytes : avail)) {
+        st->buf_bytes = st->cls_resident ? avail - cls_bytes : avail;
+    }
+    if (st->buf_bytes < min_buf) {
+        st->buf_bytes = min_buf;
+    }
+    for (k = 0; k < M_KINDS; k++) {
+        long unit = row_unit(t, cols_of[k]);
+        double per_row = block_bytes(t, (double)unit, cols_of[k]) / unit;
+        long rows = (long)(st->buf_bytes / per_row) / unit * unit;
+        while (rows > unit
+               && block_bytes(t, rows, cols_of[k]) > st->buf_bytes) {
+            rows -= unit;
+        }
+        if (rows < unit) {
+            rows = unit;
+        }
+        st->rows[k] = rows > rows_of[k] ? rows_of[k] : (int)rows;
+    }
+    /* what every forward() reads */
+    st->token_bytes = 0.0;
+    for (k = M_WQ; k <= M_W3; k++) {
+        double numel = (double)rows_of[k] * cols_of[k];
+        st->token_bytes += c->n_layers *
+                           (gs == 0 ? 4.0 * numel
+                                    : numel + 4.0 * floor(numel / gs));
+    }
+    if (!st->cls_resident) {
+        double numel = vocab * c->dim;
+        st->token_bytes += gs == 0 ? 4.0 * numel
+                                   : numel + 4.0 * floor(numel / gs);
+    }
+    if (!st->emb_resident) {
+        st->token_bytes += gs == 0 ? 4.0 * c->dim
+                                   : c->dim + 4.0 * (c->dim / gs);
+    }
+    st->path = path;
+    t->weight_bytes = norm_bytes + (st->cls_resident ? cls_bytes : 0.0) +
+                      st->buf_bytes;
+    return 1;
+}
+
+/* Opens the stream on the file layout in st->base, stride and numel:
+ * allocates the norms (read from norms_at, each n_layers * dim floats but
+ * the last, dim) with the resident classifier in one block, and the
+ * buffer. */
+static void open_stream(Transformer *t, const double *norms_at)
+{
+    Stream *st = &t->stream;
+    Weights *w = &t->w;
+    const Config *c = &t->config;
+    double ln = (double)c->n_layers * c->dim;
+    double n = (double)c->vocab_size * c->dim;
+    double ns = w->gs > 0 ? floor(n / w->gs) : 0.0;
+    double cls = !st->cls_resident ? 0.0 : w->gs == 0 ? 4.0 * n : 4.0 * ns + n;
+    float *p;
+
+    st->file = platform_open(st->path);
+    if (st->file == NULL) {
+        fatal(EXIT_INPUT, "%s: cannot open the checkpoint", st->path);
+    }
+    w->memory = (float *)xmalloc(4.0 * (2.0 * ln + c->dim) + cls,
+                                 "the norms and the classifier");
+    p = w->memory;
+    w->rms_att = p;   p += (size_t)ln;
+    w->rms_ffn = p;   p += (size_t)ln;
+    w->rms_final = p; p += c->dim;
+    stream_floats(t, w->rms_att, norms_at[0], ln, "the RMS norms");
+    stream_floats(t, w->rms_ffn, norms_at[1], ln, "the RMS norms");
+    stream_floats(t, w->rms_final, norms_at[2], c->dim, "the RMS norms");
+    if (st->cls_resident && w->gs == 0) {
+        w->wcls = p;
+        stream_floats(t, w->wcls, st->base[M_CLS], n, "the weights");
+        if (c->shared_classifier) {
+            w->token_embedding = w->wcls;
+        }
+    } else if (st->cls_resident) {
+        w->q_wcls.s = p;
+        w->q_wcls.q = (signed char *)(p + (size_t)ns);
+        stream_read(t, w->q_wcls.q, st->base[M_CLS], n);
+        stream_floats(t, w->q_wcls.s, st->base[M_CLS] + n, ns, "the scales");
+        if (c->shared_classifier) {
+            w->q_emb = w->q_wcls;
+        }
+    }
+    st->buf = (unsigned char *)xmalloc(st->buf_bytes, "the weight buffer");
+    st->bytes_read = 0.0;
+}
+
+/* The file layout of a streamed fp32 checkpoint (see build_transformer). */
+static void stream_fp32(Transformer *t)
+{
+    const Config *c = &t->config;
+    Stream *st = &t->stream;
+    double D = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
+    double KV = t->kv_dim, o = 28.0, norms_at[3];
+    double numel[M_KINDS];
+    int k;
+    numel[M_EMB] = numel[M_CLS] = V * D;
+    numel[M_WQ] = numel[M_WO] = D * D;
+    numel[M_WK] = numel[M_WV] = KV * D;
+    numel[M_W1] = numel[M_W2] = numel[M_W3] = H * D;
+    for (k = 0; k < M_KINDS; k++) {
+        st->numel[k] = numel[k];
+        st->stride[k] = 4.0 * numel[k];
+    }
+#define PLACE(k) (st->base[k] = o, o += (k == M_EMB ? 1.0 : L) * st->stride[k])
+    PLACE(M_EMB);
+    norms_at[0] = o;
+    o += 4.0 * L * D;
+    PLACE(M_WQ);
+    PLACE(M_WK);
+    PLACE(M_WV);
+    PLACE(M_WO);
+    norms_at[1] = o;
+    o += 4.0 * L * D;
+    PLACE(M_W1);
+    PLACE(M_W2);
+    PLACE(M_W3);
+#undef PLACE
+    norms_at[2] = o;
+    o += 4.0 * D + 4.0 * 2.0 * floor((double)c->seq_len * t->head_size / 2.0);
+    st->base[M_CLS] = c->shared_classifier ? st->base[M_EMB] : o;
+    open_stream(t, norms_at);
+}
+
+/* The file layout of a streamed int8 checkpoint (see build_transformer_q8). */
+static void stream_q8(Transformer *t)
+{
+    const Config *c = &t->config;
+    Stream *st = &t->stream;
+    double D = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
+    double KV = t->kv_dim, o, norms_at[3];
+    int k, gs = t->w.gs;
+    st->numel[M_EMB] = st->numel[M_CLS] = V * D;
+    st->numel[M_WQ] = st->numel[M_WO] = D * D;
+    st->numel[M_WK] = st->numel[M_WV] = KV * D;
+    st->numel[M_W1] = st->numel[M_W2] = st->numel[M_W3] = H * D;
+    norms_at[0] = Q8_HEADER;
+    norms_at[1] = Q8_HEADER + 4.0 * L * D;
+    norms_at[2] = Q8_HEADER + 8.0 * L * D;
+    o = Q8_HEADER + 4.0 * (2.0 * L + 1.0) * D;
+    for (k = 0; k < M_KINDS; k++) {
+        st->stride[k] = st->numel[k] + 4.0 * floor(st->numel[k] / gs);
+        if (k == M_CLS && c->shared_classifier) {
+            st->base[k] = st->base[M_EMB];
+            continue;
+        }
+        st->base[k] = o;
+        o += (k == M_EMB || k == M_CLS ? 1.0 : L) * st->stride[k];
+    }
+    open_stream(t, norms_at);
+}
+
 static void linear(Transformer *t, float *out, const float *x, const float *wf,
                    const QMat *wq, int l, int n, int d, int quantized)
 {
     RunState *s = &t->s;
     int gs = t->w.gs;
     size_t off = (size_t)l * n * d;
+    if (t->stream.file != NULL &&
+        (wq != &t->w.q_wcls || !t->stream.cls_resident)) {
+        stream_linear(t, stream_kind(t, wq), out, x, l, n, d, quantized);
+        return;
+    }
     if (gs == 0) {
         matmul(out, x, wf + off, n, d);
         return;
@@ -969,6 +1550,27 @@ static void linear(Transformer *t, float *out, const float *x, const float *wf,
     q8_matmul(out, s->xq, s->xs, wq->q + off, wq->s + off / gs, n, d, gs);
 }
 
+static void stream_embedding(Transformer *t, int token, float *x);
+
+/* x = the embedding of token: a row of the table in memory, or read from
+ * the file when the weights are streamed. */
+static void embed(Transformer *t, int token, float *x)
+{
+    const Weights *w = &t->w;
+    int dim = t->config.dim;
+    if (t->stream.file != NULL && !t->stream.emb_resident) {
+        stream_embedding(t, token, x);
+    } else if (w->gs > 0) {
+        /* int8: dequantize this one row of the table */
+        q8_dequantize(x, w->q_emb.q, w->q_emb.s, (long)token * dim, dim, w->gs);
+    } else {
+        memcpy(x, w->token_embedding + (size_t)token * dim,
+               (size_t)dim * sizeof(float));
+    }
+}
+
+static float *forward_q8kv(Transformer *t, int token, int pos);
+
 static float *forward(Transformer *t, int token, int pos)
 {
     const Config *c = &t->config;
@@ -978,16 +1580,19 @@ static float *forward(Transformer *t, int token, int pos)
     int dim = c->dim, hidden = c->hidden_dim, kv_dim = t->kv_dim,
         hs = t->head_size;
     float scale = (float)sqrt((double)hs), max_att;
+#ifdef X87_WIDE
+    wide_t inv_scale = (wide_t)1.0 / scale;
+#define SCALE_SCORE(v) ((float)((v) * inv_scale))
+#else
+#define SCALE_SCORE(v) ((v) / scale)
+#endif
     const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
     int l, h, i;
 
-    if (w->gs > 0) {
-        /* int8: dequantize this one row of the table */
-        q8_dequantize(x, w->q_emb.q, w->q_emb.s, (long)token * dim, dim, w->gs);
-    } else {
-        memcpy(x, w->token_embedding + (size_t)token * dim,
-               (size_t)dim * sizeof(float));
+    if (t->kv_q8) {
+        return forward_q8kv(t, token, pos);
     }
+    embed(t, token, x);
 
     for (l = 0; l < c->n_layers; l++) {
         size_t loff = (size_t)l * t->steps * kv_dim;
@@ -1010,11 +1615,12 @@ static float *forward(Transformer *t, int token, int pos)
             dot_rows(att, s->q + (size_t)h * hs, s->key_cache + kv_off, hs,
                      pos + 1, kv_dim);
             /* the scores' scaling and softmax's search for the maximum
-             * in one pass */
-            att[0] /= scale;
+             * in one pass; on the x87 a multiplication by 1 / scale held
+             * in 64 bits rounds to the float quotient (see softmax_max) */
+            att[0] = SCALE_SCORE(att[0]);
             max_att = att[0];
             for (i = 1; i <= pos; i++) {
-                att[i] /= scale;
+                att[i] = SCALE_SCORE(att[i]);
                 if (att[i] > max_att) {
                     max_att = att[i];
                 }
@@ -1049,6 +1655,142 @@ static float *forward(Transformer *t, int token, int pos)
         }
     }
 
+    rmsnorm(x, x, w->rms_final, dim);
+    linear(t, s->logits, x, w->wcls, &w->q_wcls, 0, dim, c->vocab_size, 0);
+    return s->logits;
+}
+#undef SCALE_SCORE
+
+/* ------------------------------------------------------------------------
+ * The int8 KV cache (-k q8)
+ *
+ * runq.c keeps keys and values in float32: 8.4 MB for a 42M model at 256
+ * positions.  Here each position's key and value are stored per kv head as
+ * int8 values and one float scale (max |v| / 127, rounded as q8_quantize
+ * rounds), a quarter of the memory.  Attention then reads k = q * scale:
+ * scores and the weighted sum of the values differ from the float cache by
+ * that rounding, so -k q8 is NOT bit-exact with runq.c or run.c (the
+ * default, -k f32, is).
+ */
+
+static void kv_quantize(signed char *q, float *scale, const float *x, int n,
+                        int hs)
+{
+    int h, i;
+    for (h = 0; h < n / hs; h++) {
+        const float *xh = x + (size_t)h * hs;
+        signed char *qh = q + (size_t)h * hs;
+        float wmax = 0.0f, sc;
+        for (i = 0; i < hs; i++) {
+            float a = xh[i] < 0.0f ? -xh[i] : xh[i];
+            if (a > wmax) {
+                wmax = a;
+            }
+        }
+        sc = wmax / 127.0f;
+        scale[h] = sc;
+        for (i = 0; i < hs; i++) {
+            double r = sc > 0.0f ? (double)(xh[i] / sc) : 0.0;
+            if (!(r >= -127.0 && r <= 127.0)) {
+                r = r > 0.0 ? 127.0 : r < 0.0 ? -127.0 : 0.0;
+            }
+            qh[i] = (signed char)(r < 0.0 ? -(long)(0.5 - r) : (long)(r + 0.5));
+        }
+    }
+}
+
+/* Layer l's attention at position pos with the int8 cache: s->q (already
+ * computed) against every cached key, into s->xb.  Computes this
+ * position's k and v first (the input xb quantized by the wq call). */
+static void attention_q8(Transformer *t, int l, int pos, const float *rope)
+{
+    const Config *c = &t->config;
+    const Weights *w = &t->w;
+    RunState *s = &t->s;
+    int kv_dim = t->kv_dim, hs = t->head_size, kvh = c->n_kv_heads;
+    size_t row = ((size_t)l * t->steps + pos); /* (layer, position) */
+    float scale = (float)sqrt((double)hs);
+    int h, i, p;
+
+    linear(t, s->k_new, s->xb, w->wk, &w->q_wk, l, c->dim, kv_dim, 1);
+    linear(t, s->xb2, s->xb, w->wv, &w->q_wv, l, c->dim, kv_dim, 1);
+    rotate(s->q, c->dim, rope, t->rope_pairs);
+    rotate(s->k_new, kv_dim, rope, t->rope_pairs);
+    kv_quantize(s->kq + row * kv_dim, s->kscale + row * kvh, s->k_new, kv_dim,
+                hs);
+    kv_quantize(s->vq + row * kv_dim, s->vscale + row * kvh, s->xb2, kv_dim,
+                hs);
+
+    for (h = 0; h < c->n_heads; h++) {
+        const float *qh = s->q + (size_t)h * hs;
+        float *att = s->att + (size_t)h * t->steps;
+        float *out = s->xb + (size_t)h * hs;
+        int g = h / t->kv_mul;
+        size_t first = (size_t)l * t->steps; /* row of position 0 */
+        float max_att = 0.0f;
+        for (p = 0; p <= pos; p++) {
+            const signed char *k =
+                s->kq + (first + p) * kv_dim + (size_t)g * hs;
+            acc_t dot = 0.0f;
+            for (i = 0; i < hs; i++) {
+                dot += qh[i] * (float)k[i];
+            }
+            att[p] = (float)dot * s->kscale[(first + p) * kvh + g] / scale;
+            if (p == 0 || att[p] > max_att) {
+                max_att = att[p];
+            }
+        }
+        softmax_max(att, pos + 1, max_att);
+        for (i = 0; i < hs; i++) {
+            out[i] = 0.0f;
+        }
+        for (p = 0; p <= pos; p++) {
+            const signed char *v =
+                s->vq + (first + p) * kv_dim + (size_t)g * hs;
+            float a = att[p] * s->vscale[(first + p) * kvh + g];
+            for (i = 0; i < hs; i++) {
+                out[i] += a * (float)v[i];
+            }
+        }
+    }
+}
+
+/* forward() with the int8 KV cache: the same layer, attention_q8 in place
+ * of the float cache's attention. */
+static float *forward_q8kv(Transformer *t, int token, int pos)
+{
+    const Config *c = &t->config;
+    const Weights *w = &t->w;
+    RunState *s = &t->s;
+    float *x = s->x;
+    int dim = c->dim, hidden = c->hidden_dim;
+    const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
+    int l, i;
+
+    embed(t, token, x);
+    for (l = 0; l < c->n_layers; l++) {
+        rmsnorm(s->xb, x, w->rms_att + (size_t)l * dim, dim);
+        linear(t, s->q, s->xb, w->wq, &w->q_wq, l, dim, dim, 0);
+        attention_q8(t, l, pos, rope);
+        linear(t, s->xb2, s->xb, w->wo, &w->q_wo, l, dim, dim, 0);
+        for (i = 0; i < dim; i++) {
+            x[i] += s->xb2[i];
+        }
+        rmsnorm(s->xb, x, w->rms_ffn + (size_t)l * dim, dim);
+        linear(t, s->hb, s->xb, w->w1, &w->q_w1, l, dim, hidden, 0);
+        linear(t, s->hb2, s->xb, w->w3, &w->q_w3, l, dim, hidden, 1);
+        exp_vector(s->hexp, s->hb, hidden, -1.0f, 0.0f);
+        for (i = 0; i < hidden; i++) {
+            float val = s->hb[i];
+            val *= 1.0f / (1.0f + s->hexp[i]);
+            val *= s->hb2[i];
+            s->hb[i] = val;
+        }
+        linear(t, s->xb, s->hb, w->w2, &w->q_w2, l, hidden, dim, 0);
+        for (i = 0; i < dim; i++) {
+            x[i] += s->xb[i];
+        }
+    }
     rmsnorm(x, x, w->rms_final, dim);
     linear(t, s->logits, x, w->wcls, &w->q_wcls, 0, dim, c->vocab_size, 0);
     return s->logits;
@@ -1122,98 +1864,106 @@ static int token_before(const void *a, const void *b)
     return c < 0 || (c == 0 && x->id < y->id);
 }
 
+/* Reads tokenizer.bin token by token, straight into its place: the token
+ * strings are what the file holds beyond its header and the 8 bytes per
+ * token, so the pool is sized from the file size and no copy of the whole
+ * file is ever held (on a 32000-token vocabulary that saves 0.7 MB of peak
+ * memory).  A file whose strings would overflow the pool cannot hold the
+ * model's vocabulary; the rest of it is then only counted, for the
+ * message. */
 static void build_tokenizer(Tokenizer *t, const char *path, int vocab_size)
 {
     FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    size_t cap = 0, len = 0, off, n;
-    char *out;
-    long max_len;
-    int i;
+    unsigned char head[8];
+    long size = 0, max_len;
+    double strings;
+    size_t off, used = 0, cap;
+    int i, counting = 0;
 
     if (f == NULL) {
         fatal(EXIT_INPUT, "%s: cannot open the tokenizer", path);
     }
-    for (;;) {
-        if (len == cap) {
-            unsigned char *bigger;
-            if (cap >= 256UL * 1048576UL) {
-                fatal(EXIT_INPUT, "%s: larger than 256 MB; not a tokenizer",
-                      path);
-            }
-            cap = cap == 0 ? 65536 : cap * 2;
-            bigger = (unsigned char *)realloc(buf, cap);
-            if (bigger == NULL) {
-                fatal(EXIT_MEMORY, "out of memory reading %s", path);
-            }
-            buf = bigger;
-        }
-        n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            break;
-        }
+    if (fseek(f, 0L, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
+        fseek(f, 0L, SEEK_SET) != 0) {
+        fatal(EXIT_INPUT, "%s: cannot find the size of the tokenizer", path);
     }
-    if (ferror(f)) {
-        fatal(EXIT_INPUT, "%s: read error", path);
+    if (size > 256L * 1048576L) {
+        fatal(EXIT_INPUT, "%s: larger than 256 MB; not a tokenizer", path);
     }
-    fclose(f);
-    if (len < 4) {
+    if (size < 4 || fread(head, 1, 4, f) != 4) {
         fatal(EXIT_INPUT, "%s: file too short (%lu bytes) for a tokenizer",
-              path, (unsigned long)len);
+              path, (unsigned long)(size < 4 ? size : 0));
     }
-    max_len = le_int32(buf);
+    max_len = le_int32(head);
     if (max_len <= 0 || max_len > MAX_TOKEN_BYTES) {
         fatal(EXIT_INPUT,
               "%s: max_token_length is %ld; not a llama2.c tokenizer", path,
               max_len);
     }
 
+    strings = (double)size - 4.0 - 8.0 * vocab_size;
+    cap = (size_t)(strings > 0.0 ? strings : 0.0) + (size_t)vocab_size;
     t->vocab_size = vocab_size;
     t->max_token_length = (int)max_len;
     t->vocab =
         (char **)xmalloc((double)vocab_size * sizeof(char *), "the vocabulary");
     t->scores = (float *)xmalloc((double)vocab_size * sizeof(float),
                                  "the token scores");
-    t->pool = (char *)xmalloc((double)len + vocab_size, "the token strings");
+    t->pool = (char *)xmalloc((double)cap, "the token strings");
     t->merge_buffer = (char *)xmalloc(2.0 * max_len + 8.0, "the merge buffer");
     t->sorted = NULL;
-    out = t->pool;
     off = 4;
     for (i = 0; i < vocab_size; i++) {
         long n_bytes;
-        if (off == len) {
+        size_t got = fread(head, 1, 8, f);
+        if (got == 0 && off == (size_t)size) {
             fatal(EXIT_INPUT,
                   "%s: holds %d tokens but the model's vocabulary has %d", path,
                   i, vocab_size);
         }
-        if (len - off < 8) {
+        if (got != 8) {
             fatal(EXIT_INPUT, "%s: file ends inside token %d", path, i);
         }
-        t->scores[i] = le_float(buf + off);
-        n_bytes = le_int32(buf + off + 4);
+        t->scores[i] = le_float(head);
+        n_bytes = le_int32(head + 4);
         off += 8;
         if (n_bytes < 0 || n_bytes > max_len) {
             fatal(EXIT_INPUT,
                   "%s: token %d is %ld bytes long; max_token_length is %ld",
                   path, i, n_bytes, max_len);
         }
-        if ((size_t)n_bytes > len - off) {
+        if ((size_t)n_bytes > (size_t)size - off) {
             fatal(EXIT_INPUT, "%s: file ends inside token %d", path, i);
         }
-        t->vocab[i] = out;
-        memcpy(out, buf + off, (size_t)n_bytes);
-        out[n_bytes] = '\0';
-        out += n_bytes + 1;
+        if (used + (size_t)n_bytes + 1 > cap) {
+            counting = 1;
+        }
+        if (counting) {
+            if (fseek(f, n_bytes, SEEK_CUR) != 0) {
+                fatal(EXIT_INPUT, "%s: read error", path);
+            }
+        } else {
+            t->vocab[i] = t->pool + used;
+            if (fread(t->pool + used, 1, (size_t)n_bytes, f) !=
+                (size_t)n_bytes) {
+                fatal(EXIT_INPUT, "%s: read error", path);
+            }
+            t->pool[used + (size_t)n_bytes] = '\0';
+            used += (size_t)n_bytes + 1;
+        }
         off += (size_t)n_bytes;
     }
-    if (off != len) {
+    if (off != (size_t)size) {
         fatal(EXIT_INPUT,
               "%s: has %lu bytes after its token %d; the model's vocabulary is "
               "%d tokens",
-              path, (unsigned long)(len - off), vocab_size - 1, vocab_size);
+              path, (unsigned long)((size_t)size - off), vocab_size - 1,
+              vocab_size);
     }
-    free(buf);
+    if (counting || ferror(f)) {
+        fatal(EXIT_INPUT, "%s: read error", path);
+    }
+    fclose(f);
     for (i = 0; i < 256; i++) {
         t->byte_pieces[2 * i] = (unsigned char)i;
         t->byte_pieces[2 * i + 1] = '\0';
@@ -1751,11 +2501,21 @@ static float *step(int token, int pos)
 
 static int verbose;
 
+static void report_streaming(int pos)
+{
+    const Stream *st = &engine.transformer.stream;
+    if (st->file != NULL && pos > 0) {
+        fprintf(stderr, "streamed: %.0f bytes read from disk, %.0f per token\n",
+                st->bytes_read, st->bytes_read / pos);
+    }
+}
+
 static void report_speed(int pos, double start)
 {
     double elapsed;
     if (verbose) {
         fprintf(stderr, "forward passes: %d\n", pos);
+        report_streaming(pos);
     }
     if (pos > 1) {
         elapsed = platform_seconds() - start;
@@ -1893,6 +2653,7 @@ static void chat(const char *cli_user, const char *cli_system, int steps)
     out_flush();
     if (verbose) {
         fprintf(stderr, "forward passes: %d\n", pos);
+        report_streaming(pos);
     }
 }
 
@@ -2006,11 +2767,26 @@ static void print_sizes(const Transformer *t, const Tokenizer *tok)
                     t->w.gs, c->hidden_dim, c->hidden_dim % t->w.gs);
         }
     }
+    if (t->stream.file != NULL) {
+        fprintf(stderr,
+                "weights: streamed from disk (budget %.0f MB%s): norms%s in "
+                "memory, a %.0f-byte buffer, %.0f bytes read per token\n",
+                t->budget / 1048576.0,
+                t->budget_reported ? ", the free memory reported" : "",
+                t->stream.cls_resident ? " and classifier" : "",
+                t->stream.buf_bytes, t->stream.token_bytes);
+    } else {
+        fprintf(stderr, "weights: in memory%s\n",
+                t->budget <= 0.0        ? ""
+                : t->budget_reported    ? " (within the free memory reported)"
+                                        : " (within the budget)");
+    }
     fprintf(stderr,
-            "memory: weights %.0f bytes, run state %.0f bytes (KV cache for %d "
-            "positions), "
+            "memory: weights %.0f bytes, run state %.0f bytes (%s KV cache "
+            "for %d positions), "
             "tokenizer %.0f bytes, sampler %.0f bytes\n",
-            t->weight_bytes, t->state_bytes, t->steps,
+            t->weight_bytes, t->state_bytes, t->kv_q8 ? "int8" : "fp32",
+            t->steps,
             (double)tok->vocab_size *
                     (sizeof(char *) + sizeof(float) + sizeof(TokenIndex) + 8) +
                 2.0 * tok->max_token_length,
@@ -2119,6 +2895,7 @@ int main(int argc, char *argv[])
         engine.transformer.budget = budget_mb * 1048576.0;
     } else {
         engine.transformer.budget = platform_free_bytes();
+        engine.transformer.budget_reported = 1;
     }
 
     build_transformer(&engine.transformer, checkpoint, &steps);
@@ -2176,5 +2953,9 @@ int main(int argc, char *argv[])
     free(engine.tokenizer.vocab);
     free(engine.transformer.s.memory);
     free(engine.transformer.w.memory);
+    free(engine.transformer.stream.buf);
+    if (engine.transformer.stream.file != NULL) {
+        platform_close(engine.transformer.stream.file);
+    }
     return 0;
 }

@@ -55,3 +55,13 @@ def test_no_c99_float_math_or_posix() -> None:
     for src in [*paths.engine_sources(), *paths.engine_headers()]:
         hit = banned.search(_code(src))
         assert hit is None, f"{src.name}: uses {hit.group(0) if hit else ''}"
+
+
+@pytest.mark.parametrize(("macro", "codec"), [("#else", "cp437"), ("#ifdef RL_CP850", "cp850")])
+def test_dos_code_page_tables_are_the_real_ones(macro: str, codec: str) -> None:
+    """platform.c's OEM tables (MS-DOS prompts and console) map 0x80-0xFF as Python's codecs do."""
+    text = (paths.ENGINE_DIR / "platform.c").read_text(encoding="ascii")
+    start = text.index(macro + "\nstatic const unsigned short oem_upper[128]")
+    body = text[text.index("{", start) + 1:text.index("};", start)]
+    values = [int(v, 16) for v in re.findall(r"0x([0-9A-F]{4})", body)]
+    assert values == [ord(bytes([b]).decode(codec)) for b in range(0x80, 0x100)]

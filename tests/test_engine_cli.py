@@ -8,14 +8,14 @@ test_engine_vs_reference.py; these tests pin the program's behaviour.
 from __future__ import annotations
 
 import re
-import time
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from engine_util import LILY, PROMPT, run, small_model, stderr_lines
+
 from toolchain.llama2.checkpoint import Config
 
 Model = tuple[Path, Path]

@@ -12,8 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from engine_util import (
+    LILY,
+    PROMPT,
+    SMALL,
+    run,
+    small_model,
+    stderr_lines,
+    with_header,
+    write_tokenizer,
+)
 
-from engine_util import LILY, PROMPT, SMALL, run, small_model, stderr_lines, with_header, write_tokenizer
 from toolchain import enginebuild
 from toolchain.llama2 import quant
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from engine_util import write_tokenizer
 from llama2_util import (
     RANDOM_MODELS,
     engine_command,
@@ -23,7 +23,7 @@ from llama2_util import (
     reference_run,
     run_engine,
 )
-from engine_util import write_tokenizer
+
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint
 from toolchain.llama2.reference import Transformer
 from toolchain.llama2.tokenizer import Tokenizer

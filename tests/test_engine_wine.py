@@ -9,9 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from engine_util import LILY, PROMPT, run
+
 from toolchain import enginebuild
+from toolchain.llama2.checkpoint import Config, write_random_checkpoint
 from toolchain.smoke import wine_env
 
 pytestmark = pytest.mark.wine
@@ -72,3 +73,20 @@ def test_wine_ansi_prompt_reaches_the_tokenizer_as_utf8(wine_exe: Path, native_e
     assert "caf\u00e9".encode() in nat.stdout  # (\u00eb is two byte tokens, which llama2.c does not print)
     assert win.stdout.replace(b"\r\n", b"\n") == nat.stdout
     assert story.read_bytes() == nat.stdout
+
+
+def test_wine_streamed_weights_and_memory_query(wine_exe: Path, native_engine: Path, tmp_path: Path,
+                                                models_dir: Path) -> None:
+    """-b through the Win32 reader (CreateFile, SetFilePointer with the high DWORD, ReadFile) gives the
+    in-memory bytes; with no -b the budget is GlobalMemoryStatus's free memory, which holds this model."""
+    ckpt = tmp_path / "m.bin"
+    write_random_checkpoint(ckpt, Config(128, 256, 2, 4, 2, 32000, 32, shared_classifier=False), seed=5)
+    tok = models_dir / "tokenizer.bin"
+    flags = ["-n", "12", "-s", "9", "-v"]
+    streamed = wine(wine_exe, ckpt, "-z", tok, *flags, "-b", "6")
+    default = wine(wine_exe, ckpt, "-z", tok, *flags)
+    nat = run(native_engine, ckpt, "-z", tok, *flags)
+    assert streamed.returncode == 0 and default.returncode == 0, streamed.stderr[-500:]
+    assert b"weights: streamed from disk (budget 6 MB)" in streamed.stderr
+    assert b"weights: in memory (within the free memory reported)" in default.stderr
+    assert streamed.stdout == default.stdout and streamed.stdout.replace(b"\r\n", b"\n") == nat.stdout

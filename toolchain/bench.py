@@ -1,70 +1,103 @@
-"""``invoke bench``: how fast the engine is, in callgrind instructions per token.
+"""``invoke bench``: how fast the engine is on a Pentium II, a Pentium and a 486.
 
-Wall-clock speed on this machine says little about a Pentium II, but the
-number of instructions an x87-only build executes per token does, and it is
-reproducible.  The workloads, builds and llama2.c's figures come from
-``toolchain/data/bench.yaml``; models generated (or quantized) for the
-benchmark are cached in ``.bench/`` (git-ignored).
+Wall-clock speed on this machine says nothing about a Pentium II; the
+instructions an x87 build executes per token, where they run and which
+cache level serves their data do, and callgrind counts them reproducibly.
+Each (case, build, CPU) is one callgrind run (``--dump-instr=yes``, cache
+simulation with the CPU's L1/L2 geometry) of a static 32-bit program,
+turned into cycles by ``toolchain.cycles``.  The engine is compiled with
+exactly the win98-mingw target's compile flags (what RUN.EXE ships with),
+llama2.c's run.c and runq.c with plain ``-O2`` x87 flags, in the same run.
+The workloads and targets come from ``toolchain/data/bench.yaml``; models
+generated (or quantized) for the benchmark are cached in ``.bench/``.
 
-It also reports the peak memory of int8 runs (issue 7): the maximum resident
-set of the native build, measured by a small fork-and-exec helper
+It also reports the peak memory of int8 runs: the maximum resident set of
+the native build, measured by a small fork-and-exec helper
 (``toolchain/data/maxrss.c``, compiled on first use), and the engine's own
 ``-v`` accounting, against the caps in bench.yaml.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from toolchain import enginebuild, paths
+from toolchain import cycles, enginebuild, paths
 from toolchain.errors import BuildError, CompilerMissing, ConfigError, ModelError
 
 BENCH_FILE = paths.DATA_DIR / "bench.yaml"
 BENCH_DIR = paths.REPO_ROOT / ".bench"
-RUN_TIMEOUT_S = 600
+RUN_TIMEOUT_S = 1800
+BUILD_TIMEOUT_S = 300
 
-_PASSES = re.compile(rb"forward passes: (\d+)")
-_TOKS = re.compile(rb"achieved tok/s: ([0-9.]+)")
-_IR = re.compile(rb"refs:\s+([0-9,]+)")
 _MEMORY = re.compile(rb"memory: weights (\d+) bytes, run state (\d+) bytes.*tokenizer (\d+) bytes, sampler (\d+) bytes")
 MAXRSS_SOURCE = paths.DATA_DIR / "maxrss.c"
 MB = 1 << 20
+SHARED_MODEL_FILES = ("stories260K.bin", "tok512.bin", "tokenizer.bin")
 
 
 @dataclass(frozen=True)
 class Case:
-    """One workload: model files, engine flags and the figures to compare with."""
+    """One workload: model files, flags, the builds measured and the targets."""
 
     name: str
     checkpoint: Path
     tokenizer: Path
     args: tuple[str, ...]
-    llama2c_ir_per_token: float | None
-    target_ir_per_token: float
-    builds: tuple[str, ...] = ()  # empty: the settings' builds
-    target_build: str | None = None  # None: the settings' target build
+    builds: tuple[str, ...]
+    baseline: str | None = None  # the upstream build the ratio target compares with
+    target_ratio: float | None = None
+    target_tok_s: float | None = None
+    target_ir_per_token: float | None = None
+
+
+@dataclass(frozen=True)
+class Build:
+    """One bench program: its name, the compiler command that makes it, and whether it uses MMX."""
+
+    name: str
+    what: str
+    command: tuple[str, ...]
+    exe: Path
+    mmx: bool
+    engine: bool  # our engine or llama2.c's program
+    per_token: str  # the function whose calls are the tokens (callgrind collects only inside it)
 
 
 @dataclass(frozen=True)
 class Result:
-    """One (build, case) measurement."""
+    """One (case, build, CPU) callgrind run and its cycle estimate."""
 
     build: str
     case: Case
+    cpu: str
     passes: int
-    tok_per_s: float
     ir_total: int
+    compute_cycles: float
+    memory_cycles: float
+    clock_mhz: float
 
     @property
     def ir_per_token(self) -> float:
         """Total Ir of the process over the forward() calls it made."""
         return self.ir_total / self.passes
+
+    @property
+    def cycles_per_token(self) -> float:
+        """Estimated cycles of the whole process over its forward() calls."""
+        return (self.compute_cycles + self.memory_cycles) / self.passes
+
+    @property
+    def tok_per_s(self) -> float:
+        """Estimated tokens per second at the CPU's clock."""
+        return self.clock_mhz * 1e6 / self.cycles_per_token
 
 
 def load_settings(path: Path = BENCH_FILE) -> dict:
@@ -102,6 +135,16 @@ def _model_file(item: dict, models_dir: Path, cache: Path) -> Path:
     return ckpt
 
 
+def check_models_dir(models_dir: Path) -> None:
+    """A clear error, before anything is built, when the shared models are not there."""
+    missing = [f for f in SHARED_MODEL_FILES if not (models_dir / f).is_file()]
+    if missing:
+        raise ModelError(
+            f"the benchmark needs llama2.c's models {', '.join(missing)} "
+            f"(looked in {models_dir}); put them there or pass --models DIR"
+        )
+
+
 def _files(item: dict, models_dir: Path, cache: Path) -> tuple[Path, Path]:
     ckpt = _model_file(item, models_dir, cache)
     tok = models_dir / item["tokenizer"]
@@ -111,25 +154,86 @@ def _files(item: dict, models_dir: Path, cache: Path) -> tuple[Path, Path]:
     return ckpt, tok
 
 
+def _opt(item: dict, key: str) -> float | None:
+    return None if item.get(key) is None else float(item[key])
+
+
 def prepare_cases(settings: dict, models_dir: Path = paths.SHARED_MODELS, cache: Path = BENCH_DIR) -> list[Case]:
     """The cases with their files in place (generating and quantizing random models once)."""
     cases = []
     for item in settings["cases"]:
         ckpt, tok = _files(item, models_dir, cache)
-        llama2c = item.get("llama2c_ir_per_token")
-        cases.append(Case(item["name"], ckpt, tok, tuple(item["args"]), None if llama2c is None else float(llama2c),
-                          float(item["target_ir_per_token"]), tuple(item.get("builds", ())),
-                          item.get("target_build")))
+        cases.append(Case(item["name"], ckpt, tok, tuple(item["args"]), tuple(item["builds"]),
+                          item.get("baseline"), _opt(item, "target_ratio"), _opt(item, "target_tok_s"),
+                          _opt(item, "target_ir_per_token")))
     return cases
 
 
-def _engine_command(exe: Path, case: Case) -> list[str]:
-    return [str(exe), str(case.checkpoint), "-z", str(case.tokenizer), *case.args, "-v"]
+# --------------------------------------------------------------------------
+# the programs
 
 
-def _run(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
+def target_compile_flags(target_name: str) -> list[str]:
+    """Every compile flag the target builds RUN.EXE with (the one place the bench asks for them)."""
+    from toolchain import compilers, targets
+
+    return list(compilers.compile_flags(targets.load_target(target_name)))
+
+
+def default_upstream(settings: dict) -> Path:
+    """Where llama2.c's sources are looked for when --upstream is not given."""
+    return (paths.REPO_ROOT / settings["upstream_dir"]).resolve()
+
+
+def plan_builds(settings: dict, out_dir: Path, upstream: Path | None = None) -> dict[str, Build]:
+    """The compiler command of every bench program (nothing is run yet)."""
+    up = upstream if upstream is not None else default_upstream(settings)
+    link, libs, cc = list(settings["link"]), list(settings["libs"]), str(settings["cc"])
+    builds = {}
+    for name, item in settings["builds"].items():
+        exe = out_dir / "build" / f"bench-{name.replace('.', '-')}"
+        if "target" in item:
+            flags = [f for f in target_compile_flags(item["target"]) if f not in item.get("drop", [])]
+            sources = [str(s) for s in paths.engine_sources()]
+            engine = True
+        else:
+            src = up / item["upstream"]
+            if not src.is_file():
+                raise ModelError(
+                    f"{src}: missing; the benchmark compares with llama2.c's {item['upstream']} "
+                    "-- pass --upstream DIR (a llama2.c checkout)"
+                )
+            flags, sources, engine = list(item["flags"]), [str(src)], False
+        command = (cc, *flags, *link, "-o", str(exe), *sources, *libs)
+        builds[name] = Build(name, str(item["what"]), command, exe, bool(item.get("mmx", True)), engine,
+                             str(item["per_token"]))
+    return builds
+
+
+def compile_build(build: Build) -> Path:
+    """Compile one bench program; a clear error when the compiler is missing or fails."""
+    if shutil.which(build.command[0]) is None:
+        raise CompilerMissing(f"{build.command[0]}: not installed (the benchmark builds 32-bit x87 programs with it)")
+    build.exe.parent.mkdir(parents=True, exist_ok=True)
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=RUN_TIMEOUT_S, check=False)
+        proc = subprocess.run(list(build.command), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{build.command[0]}: building {build.name} took over {BUILD_TIMEOUT_S} s") from None
+    if proc.returncode != 0:
+        first = (proc.stderr.strip() or "no output").splitlines()[:3]
+        raise BuildError(f"bench build {build.name} failed: {' | '.join(first)}")
+    return build.exe
+
+
+# --------------------------------------------------------------------------
+# measuring
+
+
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=RUN_TIMEOUT_S, check=False,
+                              env=None if env is None else {**os.environ, **env})
     except subprocess.TimeoutExpired:
         raise BuildError(f"{cmd[0]}: benchmark run took over {RUN_TIMEOUT_S} s") from None
     if proc.returncode != 0:
@@ -138,55 +242,143 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
     return proc
 
 
-def measure(build: str, exe: Path, case: Case, out_dir: Path) -> Result:
-    """Run once for tok/s, then under callgrind for the instruction count."""
-    plain = _run(_engine_command(exe, case))
-    toks = _TOKS.search(plain.stderr)
-    out_file = out_dir / f"callgrind.{build}.{case.name}.out"
-    cg = _run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", *_engine_command(exe, case)])
-    passes = _PASSES.search(cg.stderr)
-    ir = _IR.search(cg.stderr)
-    if passes is None or ir is None:
-        raise BuildError(f"{exe}: no forward-pass count or callgrind total in the output")
-    return Result(build, case, int(passes.group(1)), float(toks.group(1)) if toks else 0.0,
-                  int(ir.group(1).replace(b",", b"")))
+def program_command(build: Build, case: Case) -> list[str]:
+    """The command line of one run."""
+    return [str(build.exe), str(case.checkpoint), "-z", str(case.tokenizer), *case.args]
 
 
-def run_bench(out_dir: Path = BENCH_DIR) -> list[Result]:
-    """Build every configured engine and measure each case with its builds."""
+def measure(build: Build, case: Case, cpu: cycles.Cpu, out_dir: Path, model: cycles.Model,
+            env: dict[str, str] | None = None) -> Result:
+    """One callgrind run with the CPU's caches, collecting inside the build's
+    per-token function only, and its cycle estimate."""
+    out_file = out_dir / f"callgrind.{build.name}.{case.name}.{cpu.key}.out"
+    _run(["valgrind", "--tool=callgrind", "--dump-instr=yes", "--dump-line=no", *cpu.valgrind_args(),
+          f"--toggle-collect={build.per_token}", f"--callgrind-out-file={out_file}",
+          *program_command(build, case)], env)
+    prof = cycles.parse_callgrind(out_file)
+    passes = prof.calls.get(build.per_token, 0)
+    if passes <= 0:
+        raise BuildError(f"{build.exe}: callgrind saw no call to {build.per_token}() "
+                         f"(is it inlined? {BENCH_FILE} names it as the per-token function)")
+    ir = sum(prof.event(a, "Ir") for a in prof.cost)
+    insns = cycles.decode(cycles.elf_segments(build.exe), sorted(prof.cost))
+    est = cycles.estimate(prof, insns, model, cpu)
+    return Result(build.name, case, cpu.key, passes, ir, est.compute, est.memory, cpu.clock_mhz)
+
+
+Step = Callable[[str], None]
+
+
+def run_bench(settings: dict, cases: list[Case], builds: dict[str, Build], out_dir: Path = BENCH_DIR,
+              step: Step | None = None) -> list[Result]:
+    """Compile the programs, then measure each case with its builds on every CPU
+    (MMX programs only on CPUs that have MMX).  ``step`` hears about each run first."""
     if shutil.which("valgrind") is None:
         raise CompilerMissing("valgrind: not installed (the benchmark counts instructions with callgrind)")
-    settings = load_settings()
-    cases = prepare_cases(settings)
-    exes: dict[str, Path] = {}
+    model = cycles.load_model()
+    cpus = [model.cpus[k] for k in settings["cpus"]]
+    for name in sorted({b for c in cases for b in c.builds}):
+        if step:
+            step(f"compiling {name}")
+        compile_build(builds[name])
     results = []
     for case in cases:
-        for build in case.builds or tuple(settings["builds"]):
-            if build not in exes:
-                exes[build] = enginebuild.build_engine(build, out_dir / "build", name=f"run-{build}")
-            results.append(measure(build, exes[build], case, out_dir))
+        for cpu in cpus:
+            for name in case.builds:
+                build = builds[name]
+                if build.mmx and case.name.endswith("-q8") and not cpu.mmx:
+                    continue
+                if step:
+                    step(f"callgrind {name} on {case.name}, {cpu.short} caches")
+                results.append(measure(build, case, cpu, out_dir, model, settings.get("env")))
     return results
 
 
-def report(results: list[Result], target_build: str) -> list[str]:
-    """The lines `invoke bench` prints."""
+def run_count(settings: dict, cases: list[Case], builds: dict[str, Build]) -> int:
+    """How many steps run_bench takes (for the progress bar)."""
+    model = cycles.load_model()
+    n = len({b for c in cases for b in c.builds})
+    for case in cases:
+        for key in settings["cpus"]:
+            n += sum(1 for b in case.builds
+                     if not (builds[b].mmx and case.name.endswith("-q8") and not model.cpus[key].mmx))
+    return n
+
+
+# --------------------------------------------------------------------------
+# the report
+
+
+def _mega(v: float) -> str:
+    return f"{v / 1e6:.2f} M"
+
+
+def report(results: list[Result], settings: dict, model: cycles.Model | None = None) -> list[str]:
+    """The lines `invoke bench` prints: per case a table, the targets, the cross-check."""
+    model = model or cycles.load_model()
+    cpus = [model.cpus[k] for k in settings["cpus"]]
+    main = cpus[0]
     lines = [
-        "instructions per token = callgrind total Ir of the whole process / forward() calls made",
-        f"{'build':<17} {'case':<12} {'tokens':>6} {'tok/s':>10} {'Ir/token':>12} {'llama2.c':>10} {'target':>9}",
+        "per token = callgrind's count inside forward() (the engine's step()) / its calls; "
+        "cycles estimated by docs/cost-model.md",
     ]
+    by = {(r.case.name, r.build, r.cpu): r for r in results}
+    cases: list[Case] = []
     for r in results:
-        mark = ""
-        if r.build == (r.case.target_build or target_build):
-            mark = "  ok" if r.ir_per_token <= r.case.target_ir_per_token else "  MISSES TARGET"
-        llama2c = "-" if r.case.llama2c_ir_per_token is None else f"{r.case.llama2c_ir_per_token / 1e6:.2f} M"
-        lines.append(
-            f"{r.build:<17} {r.case.name:<12} {r.passes:>6} {r.tok_per_s:>10.1f} "
-            f"{r.ir_per_token / 1e6:>10.3f} M {llama2c:>10} "
-            f"{r.case.target_ir_per_token / 1e6:>7.2f} M{mark}"
-        )
-    lines.append(f"targets and llama2.c figures apply to the {target_build} build "
-                 "(i686-linux-gnu-gcc -O2 -march=pentium2 -mfpmath=387 -mno-sse); "
-                 "int8 (-q8) targets to its RL_MMX twin")
+        if r.case not in cases:
+            cases.append(r.case)
+    for case in cases:
+        head = f"{'':<10} {'instr/token':>12}" + "".join(f" {c.short + ' cyc/tok':>19} {'tok/s':>7}" for c in cpus)
+        lines += ["", f"{case.name} ({' '.join(case.args)})", head]
+        for build in case.builds:
+            row = [by.get((case.name, build, c.key)) for c in cpus]
+            ir = next((r.ir_per_token for r in row if r), None)
+            cells = "".join(f" {_mega(r.cycles_per_token):>19} {r.tok_per_s:>7.2f}" if r else f" {'n/a':>19} {'':>7}"
+                            for r in row)
+            lines.append(f"{build:<10} {_mega(ir) if ir else 'n/a':>12}{cells}")
+        lines += _targets(case, by, main)
+    lines += ["", *cross_check(by, model, settings)]
+    return lines
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
+
+
+def _targets(case: Case, by: dict[tuple[str, str, str], Result], main: cycles.Cpu) -> list[str]:
+    eng = by.get((case.name, "engine", main.key))
+    if eng is None:
+        return []
+    out = []
+    base = by.get((case.name, case.baseline or "", main.key))
+    if base is not None and case.target_ratio is not None:
+        ratio = eng.cycles_per_token / base.cycles_per_token
+        mem = eng.memory_cycles / eng.passes / base.cycles_per_token
+        out.append(f"  target: engine <= {case.target_ratio:.2f} x {case.baseline} cycles on {main.short}: "
+                   f"{ratio:.2f} x -- {_verdict(ratio <= case.target_ratio)} "
+                   f"(the engine's cache misses alone are {mem:.2f} x)")
+    if case.target_tok_s is not None:
+        out.append(f"  target: >= {case.target_tok_s:.0f} tok/s on {main.short}: {eng.tok_per_s:.1f} -- "
+                   f"{_verdict(eng.tok_per_s >= case.target_tok_s)} "
+                   f"(compute {eng.compute_cycles / eng.passes / 1e6:.1f} M + memory "
+                   f"{eng.memory_cycles / eng.passes / 1e6:.1f} M cycles/token)")
+    if case.target_ir_per_token is not None:
+        out.append(f"  target: <= {_mega(case.target_ir_per_token)} instructions/token: {_mega(eng.ir_per_token)} -- "
+                   f"{_verdict(eng.ir_per_token <= case.target_ir_per_token)}")
+    return out
+
+
+def cross_check(by: dict[tuple[str, str, str], Result], model: cycles.Model, settings: dict) -> list[str]:
+    """How far the model's estimate for gcc's run.c lies from the one measured Pentium II point."""
+    measured = model.measured
+    cpu = model.cpus[measured["cpu"]]
+    lines = [f"cross-check: {measured['what']}:"]
+    for case, tok_s in measured["tok_per_s"].items():
+        r = by.get((case, "run.c", cpu.key))
+        if r is None:
+            continue
+        lines.append(f"  {case}: measured {tok_s:.2f} tok/s, the model says {r.tok_per_s:.2f} for gcc -O2 run.c "
+                     f"({r.tok_per_s / tok_s:.2f} x the measurement)")
     return lines
 
 

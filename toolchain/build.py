@@ -17,11 +17,11 @@ import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from rich.console import Console
 
-from toolchain import compilers, render, settings, sources
+from toolchain import compilers, paths, render, settings, sources
 from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.llama2.quant import read_any_config
@@ -59,6 +59,8 @@ class BuildResult:
     bundle: Path
     notes: list[str] = field(default_factory=list)
     media: list[Path] = field(default_factory=list)
+    audit: str = ""  # the audit's verdict line, empty for a source kit
+    smoke: str = ""  # what the test run of RUN.EXE showed, empty for a source kit
 
 
 def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
@@ -73,6 +75,7 @@ class ModelFacts:
 
     estimate: Estimate
     steps: int
+    ram_mb: int
     readme: dict[str, object]
 
 
@@ -85,7 +88,8 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> ModelFacts:
     if est.problems:
         raise ModelError("; ".join(est.problems))
     cfg = est.config
-    return ModelFacts(est, used_steps, {
+    ram_mb = max(1, round(est.ram_bytes / (1 << 20)))
+    return ModelFacts(est, used_steps, ram_mb, {
         "model_name": pair.checkpoint.name,
         "params": est.params,
         "config_lines": [
@@ -93,11 +97,21 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> ModelFacts:
             f"({cfg.n_kv_heads} key/value), context {cfg.seq_len} tokens.",
         ],
         "vocab_size": cfg.vocab_size,
-        "ram_mb": max(1, round(est.ram_bytes / (1 << 20))),
+        "ram_mb": ram_mb,
         "steps": used_steps,
         "tok_s": f"{est.tok_per_s_p2_350:.3g}",
         "estimate": est,
     })
+
+
+def _os_reserve_mb(target: Target, windows_mb: int = 24) -> tuple[int, str]:
+    """RAM the OS keeps for itself besides the model, and what to call it.
+    DOS and its extender need far less than Windows (toolchain/data/dos.yaml)."""
+    if family_of(target.platform.os) == "dos":
+        from toolchain.audit.platforms import load_yaml
+
+        return int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"]), "DOS and CauseWay"
+    return windows_mb, "Windows"
 
 
 def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> None:
@@ -197,10 +211,11 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     facts = _model_facts(target, pair, opts.steps)
     est = facts.estimate
     notes: list[str] = []
-    if not est.fits(target.platform.ram_mb << 20):
+    reserve_mb, os_word = _os_reserve_mb(target, est.os_reserve_bytes >> 20)
+    if est.needed_bytes + (reserve_mb << 20) > target.platform.ram_mb << 20:
         notes.append(
-            f"warning: the model needs about {facts.readme['ram_mb']} MB plus about "
-            f"{est.os_reserve_bytes >> 20} MB for Windows; a typical PC for {target.name} "
+            f"warning: the model needs about {facts.ram_mb} MB plus about "
+            f"{reserve_mb} MB for {os_word}; a typical PC for {target.name} "
             f"has {target.platform.ram_mb} MB"
         )
     with _build_lock(opts.work, target.name):
@@ -231,6 +246,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
     render.write_dos_text(src_dir / "BUILD.BAT", render.render_build_bat(target))
 
     exe: Path | None = None
+    verdict = smoke_detail = ""
     if found.found:
         with console.status(f"compiling with {target.compiler.name}"):
             built = compilers.toolchain_for(target).build(target, src_dir, target.make.makefile, found)
@@ -241,7 +257,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
         _strip(target, built.exe, exe)
         console.print(f"[bold]built[/bold]  {exe} ({exe.stat().st_size} bytes)")
         with console.status("auditing RUN.EXE"):
-            AUDITORS[family_of(target.platform.os)](target, exe, built, console)
+            verdict = _audit(target, exe, built, console)
         surface = compilers.hook(target, "check_link_surface")
         if opts.source is None and surface is not None:
             with console.status("checking the link surface"):
@@ -256,13 +272,16 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
     _stage_bundle(target, bundle, src_dir, exe, pair, facts, opts.prompt,
                   strict_sources=opts.source is None, notes=notes)
     if exe is not None:
+        # The emulated PC (DOSBox) gets the target's typical RAM, or what the model needs.
+        ram_mb = max(target.platform.ram_mb, facts.ram_mb + _os_reserve_mb(target)[0])
         with console.status("test-running RUN.EXE"):
             smoke = smoke_test(bundle, target.names.exe, target.names.model, target.names.tokenizer,
-                               family=family_of(target.platform.os))
+                               family=family_of(target.platform.os), cpu=target.platform.cpu, ram_mb=ram_mb)
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
+        smoke_detail = smoke.detail
     write_manifest(bundle)
     zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
-    out = BuildResult(target, zip_path, exe is not None, bundle, notes)
+    out = BuildResult(target, zip_path, exe is not None, bundle, notes, audit=verdict, smoke=smoke_detail)
     for kind in opts.media:
         out.media += _write_media(kind, bundle, opts.out, target)
     return out
@@ -285,8 +304,8 @@ def _strip(target: Target, unstripped: Path, exe: Path) -> None:
         shutil.copyfile(unstripped, exe)
 
 
-def _audit_pe(target: Target, exe: Path, built: compilers.Built, console: Console) -> None:
-    """The PE audit: header, imports per Windows release, CPU instructions."""
+def _audit(target: Target, exe: Path, built: compilers.Built, console: Console) -> str:
+    """Audit the exe; a failing verdict stops the build, a passing one is returned."""
     from toolchain.audit import audit_exe
 
     report = audit_exe(exe, os=target.platform.os, cpu=target.platform.cpu, symbols_exe=built.exe,
@@ -295,10 +314,7 @@ def _audit_pe(target: Target, exe: Path, built: compilers.Built, console: Consol
         report.render(console)
         raise AuditError(f"{exe}: {report.verdict}")
     console.print(f"[bold]audit[/bold]  {report.verdict}")
-
-
-# Platform family (smoke.family_of) -> the audit of a finished exe.
-AUDITORS: dict[str, Callable[[Target, Path, compilers.Built, Console], None]] = {"win32": _audit_pe}
+    return report.verdict
 
 
 def _write_media(kind: str, bundle: Path, out: Path, target: Target) -> list[Path]:

@@ -66,11 +66,19 @@ def render_makefile(target: Target, sources: SourceSet) -> str:
     return render(target.make.template, **makefile_context(target, sources))
 
 
+def _setup_lines(target: Target) -> list[str]:
+    """BUILD.BAT's note on the compiler's variables; a family may have
+    other lines per OS (``dos_setup_by_os``: Watcom on MS-DOS)."""
+    family = toolchain_for(target)
+    lines: list[str] = getattr(family, "dos_setup_by_os", {}).get(target.platform.os, family.dos_setup)
+    return lines
+
+
 def render_build_bat(target: Target) -> str:
     """BUILD.BAT: rebuild RUN.EXE on the old PC with the target's compiler."""
     ctx = {"target": target, "makefile": target.make.makefile, "exe_lower": target.names.exe.lower(),
            "make_args": toolchain_for(target).dos_make_args(target.make.makefile),
-           "setup": toolchain_for(target).dos_setup}
+           "setup": _setup_lines(target)}
     return render("build.bat.j2", **ctx)
 
 

@@ -3,8 +3,9 @@ old PC.  A crash here would be a crash on the old PC, so it fails the build;
 without Wine the build says the exe was not run.
 
 Which stand-in runs an exe depends on the platform: Windows exes run under
-Wine (``toolchain.wine``).  ``RUNNERS`` maps a platform family to its runner,
-so another family (MS-DOS under DOSBox) plugs in with one entry.
+Wine (``toolchain.wine``), MS-DOS exes in DOSBox (``toolchain.dossmoke``).
+``RUNNERS`` maps a platform family to its runner.  Every runner is told the
+old PC's CPU baseline and RAM; DOSBox emulates both, Wine runs on the host.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from toolchain.audit.platforms import DOS_OSES
 from toolchain.errors import BuildError
 from toolchain.wine import TIMEOUT_S, run_under_wine, wine_available, wine_env
 
@@ -27,8 +29,10 @@ class SmokeResult:
     detail: str
 
 
-def wine_smoke(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: int = 8) -> SmokeResult:
-    """Run ``exe_name`` in the bundle folder on its model, as RUN.BAT does.
+def wine_smoke(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: int = 8,
+               cpu: str = "", ram_mb: int = 0) -> SmokeResult:
+    """Run ``exe_name`` in the bundle folder on its model, as RUN.BAT does
+    (on the host CPU and memory: ``cpu`` and ``ram_mb`` do not apply).
 
     The model files are named on the command line (llama2.c's syntax), so a
     ported llama2.c tree, which has no bundle defaults, runs the same way.
@@ -48,23 +52,27 @@ def wine_smoke(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: 
     return SmokeResult(f"ran under Wine: {out.strip()[:60]!r}")
 
 
-# Target OS -> platform family, and family -> smoke runner.  A family also
-# chooses the auditor (build.AUDITORS).  Every Windows OS is "win32"; another
-# family (MS-DOS under DOSBox) plugs in with an entry in each table.
-FAMILY_OF_OS: dict[str, str] = {os: "win32" for os in ("win95", "win95osr2", "win98", "win98se", "winme", "nt4")}
-RUNNERS: dict[str, Callable[..., SmokeResult]] = {"win32": wine_smoke}
+def dosbox_smoke(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: int = 8,
+                 cpu: str = "i386", ram_mb: int = 16) -> SmokeResult:
+    """The DOSBox runner (imported late: it builds on this module's SmokeResult)."""
+    from toolchain.dossmoke import smoke_test_dos
+
+    return smoke_test_dos(bundle, exe_name, model, tokenizer, cpu=cpu, ram_mb=ram_mb, tokens=tokens)
+
+
+# Platform family -> smoke runner.  Every Windows OS is "win32".
+RUNNERS: dict[str, Callable[..., SmokeResult]] = {"win32": wine_smoke, "dos": dosbox_smoke}
 
 
 def family_of(os: str) -> str:
-    """The platform family of a target OS (which auditor and runner apply)."""
-    if os not in FAMILY_OF_OS:
-        raise BuildError(f"no platform family for OS {os!r} (known: {', '.join(FAMILY_OF_OS)})")
-    return FAMILY_OF_OS[os]
+    """The platform family of a target OS name: "dos" or "win32"."""
+    return "dos" if os in DOS_OSES else "win32"
 
 
 def smoke_test(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: int = 8,
-               family: str = "win32") -> SmokeResult:
-    """Run the exe with the runner of its platform family."""
+               family: str = "win32", cpu: str = "i386", ram_mb: int = 16) -> SmokeResult:
+    """Run the exe with the runner of its platform family, on a stand-in for
+    a ``cpu`` PC with ``ram_mb`` of memory where the runner can emulate one."""
     if family not in RUNNERS:
         raise BuildError(f"no smoke runner for platform family {family!r} (known: {', '.join(RUNNERS)})")
-    return RUNNERS[family](bundle, exe_name, model, tokenizer, tokens)
+    return RUNNERS[family](bundle, exe_name, model, tokenizer, tokens, cpu=cpu, ram_mb=ram_mb)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from toolchain import paths, yamlfile
 from toolchain.errors import ConfigError
 
-OsName = Literal["win95", "win95osr2", "win98", "win98se", "winme", "nt4"]
+OsName = Literal["win95", "win95osr2", "win98", "win98se", "winme", "nt4", "dos"]
 CpuName = Literal[
     "i386", "i486", "pentium", "pentium-mmx", "k6", "k6-2", "pentiumpro", "pentium2", "pentium3"
 ]

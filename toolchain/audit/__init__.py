@@ -1,4 +1,5 @@
-"""Binary audit: prove an exe will load and run on its Windows 9x/NT4 target.
+"""Binary audit: prove an exe will load and run on its Windows 9x/NT4 target
+(or, for MS-DOS, that it is a CauseWay-bound 32-bit program: ``audit.mz``).
 
 Three checks on the finished exe (PE header, imports per OS, CPU instructions
 per baseline) and one on the object files before linking (the C89 link
@@ -20,8 +21,9 @@ from toolchain.audit.cpu import CpuHit, Gate, cpu_findings, name_hits, scan_pe
 from toolchain.audit.findings import Finding
 from toolchain.audit.imports import check_imports, list_imports
 from toolchain.audit.linksurface import check_link_surface
+from toolchain.audit.mz import check_module, read_module, scan_module
 from toolchain.audit.pe import check_pe, open_pe
-from toolchain.audit.platforms import check_cpu, check_os, cpu_names, os_names
+from toolchain.audit.platforms import DOS_OSES, check_cpu, check_os, cpu_names, os_names
 from toolchain.audit.report import AuditReport
 from toolchain.audit.symbols import Symbolizer, from_coff, from_map, is_code_section
 from toolchain.errors import AuditError
@@ -75,6 +77,8 @@ def audit_exe(exe: Path, *, os: str, cpu: str, map_file: Path | None = None,
     Raises AuditError only when the file cannot be read as a PE at all; every
     problem with a readable exe is a Finding in the report.
     """
+    if os in DOS_OSES:
+        return audit_dos_exe(Path(exe), cpu=cpu)
     check_os(os)
     check_cpu(cpu)
     exe = Path(exe)
@@ -92,3 +96,18 @@ def audit_exe(exe: Path, *, os: str, cpu: str, map_file: Path | None = None,
     finally:
         pe.close()
     return AuditReport(exe, os, cpu, findings, hits, imports, swept, symbols.source if symbols else "")
+
+
+def audit_dos_exe(exe: Path, *, cpu: str) -> AuditReport:
+    """The MS-DOS checks: MZ + CauseWay + LE, not a PE, and the CPU sweep of
+    its 32-bit code.  A DOS program imports nothing, so there is no import
+    check; the findings and verdict read as for a PE."""
+    check_cpu(cpu)
+    module, findings = read_module(exe)
+    if module is None:
+        return AuditReport(exe, "dos", cpu, findings)
+    findings += check_module(module, cpu)
+    gate = Gate(cpu, "dos")
+    hits, swept = scan_module(module, gate)
+    findings += cpu_findings(hits, gate)
+    return AuditReport(exe, "dos", cpu, findings, hits, [], swept, "")

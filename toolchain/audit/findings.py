@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 Severity = Literal["fail", "warn", "info"]
-Check = Literal["pe", "imports", "cpu", "link"]
+Check = Literal["pe", "mz", "imports", "cpu", "link"]
 
 SEVERITY_ORDER: dict[str, int] = {"fail": 0, "warn": 1, "info": 2}
 

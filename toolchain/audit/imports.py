@@ -55,6 +55,8 @@ def os_api(os: str) -> OsApi:
     """Load the export sets of ``os`` as described by os_apis.yaml."""
     check_os(os)
     doc = load_yaml(WINAPI_DIR / "os_apis.yaml")
+    if os not in doc["os"]:
+        raise ConfigError(f"{os!r} has no Win32 API to check imports against")
     entry = doc["os"][os]
     exports: dict[str, frozenset[str]] = {}
     for dll, files in entry["dlls"].items():

@@ -18,6 +18,9 @@ from toolchain.errors import ConfigError
 
 WINAPI_DIR: Path = paths.DATA_DIR / "winapi"
 CPU_BASELINES: Path = paths.DATA_DIR / "cpu_baselines.yaml"
+# Non-Windows target OSes: their exes are checked by audit.mz, not as a PE
+# with imports, so they have no entry in os_apis.yaml.
+DOS_OSES: tuple[str, ...] = ("dos",)
 
 
 @functools.cache
@@ -30,8 +33,8 @@ def load_yaml(path: Path) -> Any:
 
 
 def os_names() -> tuple[str, ...]:
-    """Target OS names, in the order of ``os_apis.yaml``."""
-    return tuple(load_yaml(WINAPI_DIR / "os_apis.yaml")["os"])
+    """Target OS names: the Windows ones in the order of ``os_apis.yaml``, then DOS."""
+    return tuple(load_yaml(WINAPI_DIR / "os_apis.yaml")["os"]) + DOS_OSES
 
 
 def cpu_names() -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from toolchain.audit.cpu import CpuHit
 from toolchain.audit.findings import SEVERITY_ORDER, Finding
 
 _STYLE = {"fail": "bold red", "warn": "yellow", "info": "dim"}
-_CHECK_WORDS = {"pe": "header", "imports": "import", "cpu": "CPU", "link": "link-surface"}
+_CHECK_WORDS = {"pe": "header", "mz": "header", "imports": "import", "cpu": "CPU", "link": "link-surface"}
 
 
 @dataclass
@@ -90,6 +90,7 @@ class AuditReport:
         if self.findings:
             console.print(table)
         imports = len(self.imports)
-        console.print(f"[dim]{imports} imports, {self.code_bytes} code bytes swept"
+        what = "" if self.os == "dos" else f"{imports} imports, "  # a DOS program imports nothing
+        console.print(f"[dim]{what}{self.code_bytes} code bytes swept"
                       f"{', ' + self.symbols if self.symbols else ''}[/]")
         console.print(f"[{'bold green' if self.ok else 'bold red'}]{self.verdict}[/]")

@@ -21,7 +21,7 @@ from toolchain.errors import AuditError, ConfigError
     help={
         "exe": "the .exe to audit",
         "target": "target name (targets/*.yaml) whose platform.os and platform.cpu apply",
-        "os": "target OS instead of --target: win95 win95osr2 win98 win98se winme nt4",
+        "os": "target OS instead of --target: win95 win95osr2 win98 win98se winme nt4 dos",
         "cpu": "CPU baseline instead of --target: i386 i486 pentium pentium-mmx k6 k6-2 pentiumpro pentium2 pentium3",
         "symbols": "unstripped twin of the exe, to name the function of each CPU hit",
         "map": "linker map file, to name functions when there is no unstripped twin",

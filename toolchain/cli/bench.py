@@ -1,30 +1,60 @@
-"""``invoke bench``: the engine's tok/s and callgrind instructions per token.
+"""``invoke bench``: instructions, estimated cycles and tok/s per token, engine beside llama2.c.
 
-Thin: ``toolchain.bench`` builds, runs and counts; this prints its table.
+Thin: ``toolchain.bench`` builds, runs and estimates; this shows progress
+(a few minutes of callgrind runs) and prints its tables.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from invoke import Collection
 
 from toolchain.cli.common import add_tasks, task, user_errors
 
 
-@task
-def bench(c):
-    """Measure the engine (native and 32-bit x87 builds) on stories260K and a 15M-shaped model, fp32 and int8."""
-    _bench()
+@task(help={
+    "upstream": "folder with llama2.c's run.c and runq.c (default: ../shared/upstream/llama2.c)",
+    "models": "folder with stories260K.bin, tok512.bin and tokenizer.bin (default: ../shared/models)",
+})
+def bench(c, upstream=None, models=None):
+    """Estimate the engine's speed on a Pentium II 350, Pentium 133 and 486DX2-66 beside llama2.c's run.c/runq.c."""
+    _bench(upstream, models)
 
 
 @user_errors
-def _bench() -> None:
+def _bench(upstream: str | None, models: str | None) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from toolchain import bench as b
+    from toolchain import paths
 
     settings = b.load_settings()
-    results = b.run_bench()
-    for line in b.report(results, settings["target_build"]):
+    models_dir = Path(models).expanduser() if models else paths.SHARED_MODELS
+    b.check_models_dir(models_dir)
+    cases = b.prepare_cases(settings, models_dir)
+    builds = b.plan_builds(settings, b.BENCH_DIR, Path(upstream).expanduser() if upstream else None)
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        total = b.run_count(settings, cases, builds) + len(settings.get("memory", {}).get("cases", []))
+        job = progress.add_task("bench", total=total)
+        started = [False]
+
+        def step(what: str) -> None:
+            if started[0]:
+                progress.advance(job)
+            started[0] = True
+            progress.update(job, description=what)
+
+        results = b.run_bench(settings, cases, builds, step=step)
+        progress.advance(job)
+        progress.update(job, description="peak memory of int8 runs")
+        memory = b.run_memory(settings, models_dir=models_dir)
+    for line in b.report(results, settings):
         print(line)
-    for line in b.memory_report(b.run_memory(settings)):
+    for line in b.memory_report(memory):
         print(line)
 
 

@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from invoke import Collection, Exit
+from invoke import Collection, Context, Exit
 from rich.console import Console
 from rich.table import Table
 
 from toolchain import paths, settings
+from toolchain.build import BuildOptions
 from toolchain.cli.common import add_tasks, int_option, task, user_errors
+from toolchain.errors import ConfigError
 
 
 def _console() -> Console:
@@ -29,19 +31,26 @@ def _console() -> Console:
         "steps": "tokens RUN.BAT generates (0 = the model's context length)",
         "media": "also write disk images: floppy, iso, or floppy,iso",
         "program": "with --source: the C file whose main is built (default run.c when the tree has several)",
+        "all": "build every (target, model) pair in parallel, with a summary table (see --targets, --models)",
+        "targets": "with --all: targets, aliases or patterns, comma-separated (e.g. 'win98*,dos*'; default: all)",
+        "models": "with --all: models (registry names or files), comma-separated (default: the default model)",
+        "jobs": "with --all: pairs built at once (default: the number of cores)",
     }
 )
 def build(c, target=None, model=None, tokenizer=None, out=None, source=None, prompt=None,
-          steps=None, media=None, program=None):
+          steps=None, media=None, program=None, all_=False, targets=None, models=None, jobs=None):
     """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
+    if all_ or targets or models or jobs:
+        _build_all(c, all_, targets, models, jobs, target=target, model=model, tokenizer=tokenizer, out=out,
+                   source=source, prompt=prompt, steps=steps, media=media, program=program)
+        return
     _build(c, target, model, tokenizer, out, source, prompt, steps, media, program)
 
 
-@user_errors
-def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program):
-    from toolchain.build import BuildOptions
-    from toolchain.build import build as run_build
-
+def _options(c: Context, target: str | None, model: str | None, tokenizer: str | None, out: str | None,
+             source: str | None, prompt: str | None, steps: str | None, media: str | None,
+             program: str | None) -> tuple[BuildOptions, settings.Settings]:
+    """The command line and the settings layers -> BuildOptions (checked before anything is built)."""
     s = settings.from_layers(c.config.get("retrollama"), target=target, prompt=prompt,
                              steps=None if steps is None else int_option("steps", steps))
     opts = BuildOptions(
@@ -57,6 +66,14 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media, progr
         media=tuple(m.strip() for m in media.split(",")) if media else (),
         program=program,
     )
+    return opts, s
+
+
+@user_errors
+def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program):
+    from toolchain.build import build as run_build
+
+    opts, _ = _options(c, target, model, tokenizer, out, source, prompt, steps, media, program)
     console = _console()
     result = run_build(opts, console)
     for note in result.notes:
@@ -65,6 +82,33 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media, progr
         console.print(f"[bold]media[/bold]  {image}")
     kind = "bundle" if result.exe_built else "source kit, no RUN.EXE"
     console.print(f"[bold green]wrote[/bold green] {result.zip_path} ({kind})")
+
+
+@user_errors
+def _build_all(c, all_, targets, models, jobs, *, target, model, tokenizer, **common):
+    from toolchain import matrix
+    from toolchain.build import check_options
+    from toolchain.targets import aliases, target_names
+
+    if not all_:
+        raise ConfigError("--targets, --models and --jobs go with --all")
+    if target or model or tokenizer:
+        raise ConfigError("--all builds the targets of --targets and the models of --models, "
+                          "not --target/--model/--tokenizer")
+    n_jobs = None if jobs is None else int_option("jobs", jobs)
+    if n_jobs is not None and n_jobs < 1:
+        raise ConfigError(f"--jobs {n_jobs}: must be 1 or more")
+    opts, s = _options(c, None, None, None, **common)
+    check_options(opts)
+    names = matrix.select_targets(targets, target_names(), aliases())
+    pairs = [matrix.Pair(t, m) for m in matrix.select_models(models) for t in names]
+    console = _console()
+    results = matrix.build_all(pairs, opts, settings.anchored(s.work) / "all", opts.out, console, jobs=n_jobs)
+    Console().print(matrix.summary_table(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise ConfigError(f"{len(failed)} of {len(results)} builds failed (their logs are named above)")
+    console.print(f"[bold green]built[/bold green] {len(results)} bundles into {opts.out}")
 
 
 @task

@@ -21,6 +21,15 @@ dos_setup = [
     "SET PATH=%WATCOM%\\BINNT;%WATCOM%\\BINW;%PATH%",
     "SET INCLUDE=%WATCOM%\\H;%WATCOM%\\H\\NT",
 ]
+# An MS-DOS target is rebuilt with the DOS-hosted tools and no NT headers.
+dos_setup_by_os = {
+    "dos": [
+        "Needs Open Watcom for DOS, set up as its installer writes AUTOEXEC.BAT:",
+        "SET WATCOM=C:\\WATCOM",
+        "SET PATH=%WATCOM%\\BINW;%PATH%",
+        "SET INCLUDE=%WATCOM%\\H",
+    ],
+}
 
 _HOSTS = (("binl64", "", ()), ("binl", "", ()), ("binnt", ".exe", ("wine",)))
 # Where COFF_FILE_HEADER.TimeDateStamp sits: e_lfanew + "PE\0\0" + 4 bytes.
@@ -43,9 +52,11 @@ def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
             if wrapper and which("wine", environ) is None:
                 return Discovery(False, f"{cc} needs Wine, which is not on PATH")
             sep = ";" if wrapper else ":"
+            # A DOS build sees only the portable headers, as BUILD.BAT sets it.
+            include = [base / "h"] if target.platform.os == "dos" else [base / "h", base / "h" / "nt"]
             env = {
                 "WATCOM": str(base),
-                "INCLUDE": f"{base / 'h'}{sep}{base / 'h' / 'nt'}",
+                "INCLUDE": sep.join(map(str, include)),
                 "PATH": f"{base / bindir}:{environ.get('PATH', '')}",
             }
             return Discovery(True, str(cc), root=base, wrapper=wrapper, env=env)
@@ -85,6 +96,8 @@ def finish(target: Target, exe: Path) -> None:
     if data[:2] != b"MZ" or len(data) < 0x40:
         raise BuildError(f"{exe}: not an MZ/PE file")
     pe = int.from_bytes(data[0x3C:0x40], "little")
+    if target.platform.os == "dos" and data[pe:pe + 2] == b"LE":
+        return  # an MS-DOS (CauseWay) LE module carries no link time
     if data[pe:pe + 4] != b"PE\0\0":
         raise BuildError(f"{exe}: no PE header")
     data[pe + _STAMP_OFFSET:pe + _STAMP_OFFSET + 4] = bytes(4)

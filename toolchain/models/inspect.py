@@ -49,6 +49,7 @@ class CostModel:
     int8_group_size: int
     file_limits: dict[str, int]
     address_space_bytes: int
+    disk_mb_per_s: tuple[float, float] = (5.0, 15.0)
 
     def tok_per_s(self, config: Config, steps: int) -> float:
         """Estimated tokens per second on the calibration machine."""
@@ -100,6 +101,7 @@ def cost_model(path: Path = COST_FILE) -> CostModel:
             int8_group_size=int(data["int8_group_size"]),
             file_limits={str(k): int(v) for k, v in data["file_limits"].items()},
             address_space_bytes=int(data["address_space_bytes"]),
+            disk_mb_per_s=(float(data["disk_mb_per_s"]["low"]), float(data["disk_mb_per_s"]["high"])),
         )
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: bad cost model: {exc!r}") from None
@@ -131,6 +133,23 @@ def _int8_weight_bytes(c: Config, group: int) -> int:
     embedding = q(c.vocab_size * d) * (1 if c.shared_classifier else 2)
     norms = FLOAT * (2 * L * d + d)
     return matrices + embedding + norms
+
+
+def streamed_bytes_per_token(c: Config, quant: str, group: int, classifier_too: bool = True) -> int:
+    """What RUN.EXE -b reads from disk per token when the weights do not fit (engine/run.c plan_stream):
+    every layer's seven matrices, the classifier when it does not fit either, and one embedding row."""
+    def size(n: int) -> int:
+        return FLOAT * n if quant == "fp32" else n + FLOAT * (n // group)
+
+    q_dim = c.n_heads * c.head_size
+    layers = c.n_layers * (2 * size(q_dim * c.dim) + 2 * size(c.kv_dim * c.dim) + 3 * size(c.dim * c.hidden_dim))
+    return layers + (size(c.vocab_size * c.dim) if classifier_too else 0) + size(c.dim)
+
+
+def kv_q8_saving_bytes(c: Config, steps: int) -> int:
+    """Bytes RUN.EXE -k q8 saves: the fp32 KV cache becomes int8 plus one float per head and position."""
+    cells = 2 * c.n_layers * min(steps, c.seq_len)
+    return cells * c.kv_dim * FLOAT - cells * (c.kv_dim + FLOAT * c.n_kv_heads)
 
 
 @dataclass(frozen=True)
@@ -296,5 +315,16 @@ def report(est: Estimate, ram_available: int | None = None) -> list[str]:
         )
         if not fits:
             lines.append("            it would run from the swap file, far slower, or fail to load")
+            cm = cost_model()
+            read = streamed_bytes_per_token(c, est.quant, cm.int8_group_size)
+            slow, fast = (read / (rate * 1e6) for rate in cm.disk_mb_per_s)
+            budget = max(1, (ram_available - est.os_reserve_bytes) // MB)
+            low, high = cm.disk_mb_per_s
+            lines += [
+                f"streamed    RUN -b {budget}: {read / MB:.1f} MB read from disk per token,",
+                f"            ~{fast:.1f}-{slow:.1f} s/token at {low:.0f}-{high:.0f} MB/s (assumption: an IDE disk)",
+            ]
+    lines.append(f"KV cache    -k q8 (int8) saves {kv_q8_saving_bytes(c, est.steps) / MB:.1f} MB "
+                 "(not bit-exact with llama2.c)")
     lines += [f"problem     {p}" for p in est.problems]
     return lines

@@ -12,6 +12,7 @@ from pathlib import Path
 from toolchain.errors import PortError
 from toolchain.porting.series import Patch, load_series
 from toolchain.porting.source import Edit, Unit
+from toolchain.porting.unported import check_text, check_unported
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,55 @@ def remap_lines(line_map: list[int], source: bytes, edits: list[Edit]) -> list[i
     return new_map
 
 
-def apply_patch(unit: Unit, patch: Patch, display: Path,
-                line_map: list[int] | None = None) -> tuple[Unit, list[Change], list[int]]:
-    """Apply one patch to ``unit``; refuse a result that no longer parses.
+MAX_PASSES = 32
 
-    Returns the new unit, the changes (original line numbers) and the new
-    line map.
+
+def _overlap(a: Edit, b: Edit) -> bool:
+    """True when the two edits cannot both be applied to the same text.
+
+    Two insertions at one point compose (in listed order); an insertion
+    strictly inside a replaced range, or two ranges that share bytes, do not.
     """
-    if line_map is None:
-        line_map = list(range(1, unit.source.count(b"\n") + 2))
-    edits = patch.rule(unit)
-    if not edits:
-        return unit, [], line_map
+    if a.start == a.end and b.start == b.end:
+        return False
+    if a.start == a.end:
+        return b.start < a.start < b.end
+    if b.start == b.end:
+        return a.start < b.start < a.end
+    return a.start < b.end and b.start < a.end
+
+
+def _contains(outer: Edit, inner: Edit) -> bool:
+    return outer.start <= inner.start and inner.end <= outer.end and \
+        (outer.end - outer.start) > (inner.end - inner.start)
+
+
+def innermost(unit: Unit, patch: Patch, edits: list[Edit]) -> list[Edit]:
+    """The edits of this pass: every edit no other edit nests inside.
+
+    An outer edit copies its inner text unchanged; it is left for the next
+    pass, which sees the inner site already rewritten.  Edits that overlap
+    without nesting cannot be composed: one clear ``file:line`` refusal.
+    """
+    deferred: set[int] = set()
+    for i, a in enumerate(edits):
+        for j in range(i + 1, len(edits)):
+            b = edits[j]
+            if not _overlap(a, b):
+                continue
+            if _contains(a, b):
+                deferred.add(i)
+            elif _contains(b, a):
+                deferred.add(j)
+            else:
+                line = unit.where(max(a.start, b.start))[0]
+                raise PortError(f"{unit.path}:{line}: two rewrites of patch {patch.id} overlap "
+                                f"here and cannot be combined; split the expression")
+    return [e for i, e in enumerate(edits) if i not in deferred]
+
+
+def _apply_pass(unit: Unit, patch: Patch, edits: list[Edit], display: Path,
+                line_map: list[int]) -> tuple[Unit, list[Change], list[int]]:
     changes = []
     seen = set()
     for edit in sorted(edits, key=lambda e: e.start):
@@ -85,6 +123,35 @@ def apply_patch(unit: Unit, patch: Patch, display: Path,
     return result, changes, remap_lines(line_map, unit.source, edits)
 
 
+def apply_patch(unit: Unit, patch: Patch, display: Path,
+                line_map: list[int] | None = None) -> tuple[Unit, list[Change], list[int]]:
+    """Apply one patch to ``unit``; refuse a result that no longer parses.
+
+    Nested sites (``cosf(powf(x, y))``) are rewritten innermost first, one
+    pass at a time with a re-parse between passes, until the rule finds
+    nothing more.  Returns the new unit, the changes (original line numbers)
+    and the new line map.
+    """
+    if line_map is None:
+        line_map = list(range(1, unit.source.count(b"\n") + 2))
+    changes: list[Change] = []
+    edits = patch.rule(unit)
+    passes = 0
+    while edits:
+        passes += 1
+        if passes > MAX_PASSES:
+            line = line_map[unit.where(edits[0].start)[0] - 1]
+            raise PortError(f"{display}:{line}: patch {patch.id} keeps rewriting its own output; "
+                            f"please report this with the input file")
+        chosen = innermost(unit, patch, edits)
+        unit, found, line_map = _apply_pass(unit, patch, chosen, display, line_map)
+        changes.extend(c for c in found if c not in changes)
+        if len(chosen) == len(edits):
+            break
+        edits = patch.rule(unit)
+    return unit, changes, line_map
+
+
 def port_source(path: Path, source: bytes, series: list[Patch] | None = None,
                 display: Path | None = None,
                 only: str | None = None) -> tuple[bytes, list[Change]]:
@@ -95,7 +162,9 @@ def port_source(path: Path, source: bytes, series: list[Patch] | None = None,
         if not patches:
             raise PortError(f"no patch named {only!r} in the series")
     display = display or path
+    check_text(path, source)
     unit = Unit.parse(path, source)
+    check_unported(unit)
     changes: list[Change] = []
     line_map = list(range(1, source.count(b"\n") + 2))
     for patch in patches:

@@ -43,6 +43,22 @@ def _split_declaration(unit: Unit, decl: Node) -> tuple[str, str] | None:
     return f"{head}{', '.join(names)};", ", ".join(assigns)
 
 
+def line_indent(unit: Unit, offset: int) -> str | None:
+    """The indentation of the line ``offset`` is on, when only blanks precede it."""
+    start = unit.source.rfind(b"\n", 0, offset) + 1
+    lead = unit.source[start:offset].decode("latin-1")
+    return lead if not lead.strip() else None
+
+
+def open_block(unit: Unit, at: int, first: str = "") -> str:
+    """Text that opens a block before ``at``: ``{`` on its own line, at the
+    statement's indentation, when the statement starts its line."""
+    indent = line_indent(unit, at)
+    if indent is None:
+        return f"{{ {first}" if first else "{ "
+    return f"{{\n{indent}{first}\n{indent}" if first else f"{{\n{indent}"
+
+
 @rule("for-declarations")
 def for_declarations(unit: Unit) -> list[Edit]:
     edits = []
@@ -55,37 +71,42 @@ def for_declarations(unit: Unit) -> list[Edit]:
         # the declaration node ends with its ';', which is also the loop's first ';'
         if split is not None:
             decl, assign = split
-            edits.append(Edit(loop.start_byte, loop.start_byte, f"{{ {decl} ", why))
+            edits.append(Edit(loop.start_byte, loop.start_byte, open_block(unit, loop.start_byte, decl), why))
             edits.append(Edit(init.start_byte, init.end_byte, f"{assign};", why))
         else:
-            edits.append(Edit(loop.start_byte, loop.start_byte, f"{{ {unit.text(init)} ", why))
+            edits.append(Edit(loop.start_byte, loop.start_byte,
+                              open_block(unit, loop.start_byte, unit.text(init)), why))
             edits.append(Edit(init.start_byte, init.end_byte, ";", why))
-        edits.append(Edit(loop.end_byte, loop.end_byte, " }", ""))
+        indent = line_indent(unit, loop.start_byte)
+        edits.append(Edit(loop.end_byte, loop.end_byte, " }" if indent is None else f"\n{indent}}}", ""))
     return edits
 
 
 def _block_edits(unit: Unit, block: Node) -> list[Edit]:
     """Open a block at each declaration that follows a statement in ``block``."""
     edits = []
-    opened = 0
+    closers: list[str | None] = []
     seen_statement = False
     for child in block.named_children:
         if child.type in NEUTRAL:
             continue
         if child.type in DECLARATIONS:
             if seen_statement:
-                edits.append(Edit(child.start_byte, child.start_byte, "{ ",
+                edits.append(Edit(child.start_byte, child.start_byte, open_block(unit, child.start_byte),
                                   "declaration after a statement is C99"))
-                opened += 1
+                closers.append(line_indent(unit, child.start_byte))
                 seen_statement = False
         else:
             seen_statement = True
-    if opened:
+    if closers:
         close = block.children[-1]
-        edits.append(Edit(close.start_byte, close.start_byte, "}" * opened, ""))
+        close_indent = line_indent(unit, close.start_byte)
+        if close_indent is None or any(c is None for c in closers):
+            edits.append(Edit(close.start_byte, close.start_byte, "}" * len(closers), ""))
+        else:
+            at = close.start_byte - len(close_indent)
+            edits.append(Edit(at, at, "".join(f"{c}}}\n" for c in reversed(closers)), ""))
     return edits
-
-
 @rule("mixed-declarations")
 def mixed_declarations(unit: Unit) -> list[Edit]:
     edits = []
