@@ -162,3 +162,11 @@ def test_the_same_bytes_without_the_jump_are_still_swept_as_code() -> None:
 def test_a_real_privileged_instruction_after_a_table_is_still_found() -> None:
     code = _switch(table_ref=True) + bytes.fromhex("f4")  # hlt, referenced by nobody as data
     assert ("hlt", "privileged", "fail") in hits(code, "pentium", "win95")
+
+
+def test_table_read_by_an_indexed_mov_is_data_too() -> None:
+    """Watcom's math library keeps a table of message pointers in the code
+    section and reads it with mov eax, [eax*4 + table]."""
+    code = _switch(table_ref=True)
+    mov = bytes.fromhex("8b048510104000")  # mov eax, [eax*4+0x401010]
+    assert hits(mov + code[7:], "pentium", "win95") == []

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from toolchain import compilers, paths, render, sources
 from toolchain.compilers import borland
-from toolchain.targets import load_target
+from toolchain.targets import Target, load_target
 
 FAKE = Path(__file__).parent / "fixtures" / "fakebcc" / "fake.c"
 
@@ -105,12 +106,12 @@ class OneFile:
         return f"-f {makefile} CC=gcc"
 
     @staticmethod
-    def discover(target, environ):  # type: ignore[no-untyped-def]
+    def discover(target: Target, environ: Mapping[str, str]) -> compilers.Discovery:
         cc = compilers.which(target.compiler.cc, environ)
         return compilers.Discovery(cc is not None, cc or f"{target.compiler.cc} not on PATH")
 
     @staticmethod
-    def build(target, src_dir, makefile, found):  # type: ignore[no-untyped-def]
+    def build(target: Target, src_dir: Path, makefile: str, found: compilers.Discovery) -> compilers.Built:
         subprocess.run(["make", "-s", "-f", makefile], cwd=src_dir, check=True, capture_output=True)
         return compilers.Built(src_dir / target.names.exe.lower())
 

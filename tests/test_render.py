@@ -75,3 +75,17 @@ def test_gnu_make_builds_the_engine_with_the_rendered_makefile(tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr
     exe = (tmp_path / "src" / "run.exe").read_bytes()
     assert exe[:2] == b"MZ" and b"PE\0\0" in exe[:1024]
+
+
+def test_linker_flags_and_libs_reach_every_makefile() -> None:
+    """No dialect drops what a target file says about linking."""
+    for name, flag, lib, want in (("win98-owc", "option eliminate", "extra.lib",
+                                   ("%append run.lnk option eliminate", "%append run.lnk library extra.lib")),
+                                  ("win98-bcc", "-v-", "extra.lib", (" -v- -L$(BCROOT)", "cw32.lib extra.lib")),
+                                  ("win98-mingw", "-Wl,--gc-sections", "-lextra", ("-Wl,--gc-sections", "-lextra"))):
+        t = load_target(name)
+        t = t.model_copy(update={"linker": t.linker.model_copy(update={"flags": [*t.linker.flags, flag],
+                                                                        "libs": [*t.linker.libs, lib]})})
+        text = render.render_makefile(t, FIXED_SOURCES)
+        for piece in want:
+            assert piece in text, (name, piece)

@@ -41,10 +41,6 @@ class ModelPair:
     checkpoint: Path
     tokenizer: Path
 
-    @property
-    def name(self) -> str:
-        return self.checkpoint.name
-
 
 def search_dirs(configured: str | None = None) -> list[Path]:
     """The folders searched when no ``--model`` is given, in order."""

@@ -92,7 +92,7 @@ class BundleHandler(FTPHandler):
     use_sendfile = False  # docs/libraries.md: safer on unusual file systems
     timeout = 600
 
-    def ftp_NLST(self, path: str):  # type: ignore[no-untyped-def]  # pyftpdlib's signature
+    def ftp_NLST(self, path: str) -> str | None:  # pyftpdlib's signature
         head, pattern = os.path.split(path)
         if not any(ch in pattern for ch in _WILDCARDS) or self.fs.lexists(path):
             return super().ftp_NLST(path)

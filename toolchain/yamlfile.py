@@ -89,7 +89,7 @@ class _BoundedLoader(yaml.SafeLoader):
             if self._depth > self.max_depth:
                 event = self.peek_event()
                 raise _Problem(event.start_mark, f"nested deeper than {self.max_depth} levels")
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -105,7 +105,7 @@ class _BoundedLoader(yaml.SafeLoader):
                     f"duplicate key {_short(key.value)!r} (first at line {seen[key.value].start_mark.line + 1})",
                 )
             seen[key.value] = key
-        return node  # type: ignore[no-any-return]
+        return node
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -316,9 +316,10 @@ def validation_lines(doc: Document, exc: ValidationError, prefix: tuple[Any, ...
     return lines
 
 
-def load_model(path: Path, model: type[BaseModel], label: str | None = None, *, max_bytes: int = MAX_BYTES) -> Any:
+def load_model(path: Path, model: type[BaseModel], label: str | None = None, *, max_bytes: int = MAX_BYTES,
+               max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> Any:
     """Load a mapping file and validate it against a pydantic model, every error at once."""
-    doc = load_mapping(path, label, max_bytes=max_bytes)
+    doc = load_mapping(path, label, max_bytes=max_bytes, max_depth=max_depth, max_nodes=max_nodes)
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:

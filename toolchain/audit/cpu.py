@@ -137,27 +137,31 @@ def _disassembler() -> capstone.Cs:
     return md
 
 
-def _jump_tables(code: bytes, address: int) -> list[tuple[int, int]]:
-    """(start, end) of the switch tables that live inside this block of code.
+def _address_tables(code: bytes, address: int) -> list[tuple[int, int]]:
+    """(start, end) of the tables of addresses that live inside this block of code.
 
-    Open Watcom places a ``switch`` table of 4-byte case addresses right after
-    the function, in the code section; a linear sweep decodes those addresses
-    as instructions (0xF4, the high byte of 0x0040F4xx, reads as ``hlt``).  A
-    range is data only when the code itself proves it: an indexed jump
-    ``jmp [reg*4 + table]`` names the table, and the table runs on for as long
-    as each entry is an address inside this block.  Bytes nothing points at
-    are still swept as code, so the check stays as strict as before.
+    Open Watcom places such tables in the code section: a ``switch``'s case
+    addresses right after its function, and its math library's table of
+    pointers to error messages (which are in the code section too).  A linear
+    sweep decodes the addresses as instructions (0xF4, the low byte of
+    0x0040FFF4, reads as ``hlt``).  A range is data only when the code itself
+    proves it: an instruction indexes it as an array of 4-byte entries
+    (``jmp [reg*4 + table]``, ``mov eax, [reg*4 + table]``), and the table runs
+    on for as long as each entry is an address inside this block.  Bytes
+    nothing points at are still swept as code, so the check stays as strict
+    as before.
     """
     end = address + len(code)
     starts: set[int] = set()
     for insn in _disassembler().disasm(code, address):
-        if insn.id == 0 or insn.mnemonic != "jmp" or len(insn.operands) != 1:
+        if insn.id == 0:
             continue
-        op = insn.operands[0]
-        if op.type == capstone.x86.X86_OP_MEM and op.mem.scale == 4 and op.mem.base == 0:
-            disp = op.mem.disp & 0xFFFFFFFF
-            if address <= disp < end:
-                starts.add(disp)
+        for op in insn.operands:
+            if (op.type == capstone.x86.X86_OP_MEM and op.mem.scale == 4 and op.mem.base == 0
+                    and op.mem.index != 0):
+                disp = op.mem.disp & 0xFFFFFFFF
+                if address <= disp < end:
+                    starts.add(disp)
     tables: list[tuple[int, int]] = []
     for start in sorted(starts):
         pos = start
@@ -172,10 +176,10 @@ def _jump_tables(code: bytes, address: int) -> list[tuple[int, int]]:
 
 
 def _code_ranges(code: bytes, address: int) -> list[tuple[int, int]]:
-    """The block minus its switch tables (merged, in address order)."""
+    """The block minus its address tables (merged, in address order)."""
     ranges: list[tuple[int, int]] = []
     pos = address
-    for start, stop in _jump_tables(code, address):
+    for start, stop in _address_tables(code, address):
         if stop <= pos:
             continue
         if start > pos:
@@ -187,7 +191,7 @@ def _code_ranges(code: bytes, address: int) -> list[tuple[int, int]]:
 
 
 def scan_code(code: bytes, address: int, gate: Gate) -> list[CpuHit]:
-    """Linear sweep of one block of code, stepping over its switch tables;
+    """Linear sweep of one block of code, stepping over its address tables;
     undecodable bytes are skipped."""
     out: list[CpuHit] = []
     for lo, hi in _code_ranges(code, address):

@@ -15,7 +15,7 @@ extender file has to travel with RUN.EXE.  The 32-bit code objects are then
 swept with the same CPU tables as a PE (``toolchain.audit.cpu``).
 
 Layout facts: the LE/LX header as documented in IBM's "OS/2 Linear eXecutable
-Module Format" (1992; docs/dos-target.md), checked against what wlink writes.
+Module Format" (1992), checked against what wlink writes.
 """
 
 from __future__ import annotations

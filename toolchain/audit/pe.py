@@ -131,7 +131,7 @@ def _check_layout(pe: pefile.PE) -> list[Finding]:
             out.append(_fail(f"section {name} ends beyond SizeOfImage {oh.SizeOfImage:#x}", name))
         spans.append((s.VirtualAddress, s.VirtualAddress + vsize, name))
     spans.sort()
-    for (a0, a1, an), (b0, _b1, bn) in zip(spans, spans[1:]):
+    for (_a0, a1, an), (b0, _b1, bn) in zip(spans, spans[1:]):
         if b0 < a1:
             out.append(_fail(f"sections {an} and {bn} overlap in memory", f"{an}/{bn}"))
     entry = oh.AddressOfEntryPoint

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from invoke import Collection, task
+from invoke import Collection
 from rich.console import Console
 
-from toolchain.cli.common import user_errors
+from toolchain.cli.common import task, user_errors
 from toolchain.errors import AuditError, ConfigError
 
 

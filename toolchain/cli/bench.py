@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import Collection, task
+from invoke import Collection
 
-from toolchain.cli.common import user_errors
+from toolchain.cli.common import add_tasks, task, user_errors
 
 
 @task(help={
@@ -60,4 +60,4 @@ def _bench(upstream: str | None, models: str | None) -> None:
 
 def register(ns: Collection) -> None:
     """Add the bench task."""
-    ns.add_task(bench)
+    add_tasks(ns, bench)

@@ -6,12 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Context, Exit
 from rich.console import Console
 from rich.table import Table
 
 from toolchain import paths, settings
-from toolchain.cli.common import int_option, user_errors
+from toolchain.build import BuildOptions
+from toolchain.cli.common import add_tasks, int_option, task, user_errors
 from toolchain.dosbatch import REFUSED_HELP
 from toolchain.errors import ConfigError
 
@@ -69,11 +70,11 @@ def _sampling(sampling: tuple[object, object, object]) -> dict[str, object]:
     }
 
 
-def _options(c, target, model, tokenizer, out, source, prompt, steps, media, program,  # type: ignore[no-untyped-def]
-             sampling=(None, None, None)):
+def _options(c: Context, target: str | None, model: str | None, tokenizer: str | None, out: str | None,
+             source: str | None, prompt: str | None, steps: str | None, media: str | None,
+             program: str | None, sampling: tuple[object, object, object] = (None, None, None),
+             ) -> tuple[BuildOptions, settings.Settings]:
     """The command line and the settings layers -> BuildOptions (checked before anything is built)."""
-    from toolchain.build import BuildOptions
-
     s = settings.from_layers(c.config.get("retrollama"), target=target, prompt=prompt,
                              steps=None if steps is None else int_option("steps", steps))
     opts = BuildOptions(
@@ -194,6 +195,5 @@ def _docs():
 
 def register(ns: Collection) -> None:
     """Add the core tasks and their default settings."""
-    for t in (build, targets, test, docs):
-        ns.add_task(t)
+    add_tasks(ns, build, targets, test, docs)
     ns.configure({"retrollama": settings.defaults()})

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection, task
+from invoke import Collection
 from rich.console import Console
 from rich.table import Table
 
 from toolchain import paths, settings
-from toolchain.cli.common import int_option, user_errors
+from toolchain.cli.common import int_option, number_option, task, user_errors
 from toolchain.errors import ConfigError, ModelError
+from toolchain.targets import Platform
 
 MB = 1024 * 1024
 
@@ -20,7 +21,7 @@ def _console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _platform(target: str | None):  # type: ignore[no-untyped-def]
+def _platform(target: str | None) -> Platform | None:
     """The target's platform (an alias such as win98 means its first target: they share one)."""
     if not target:
         return None
@@ -51,13 +52,14 @@ def _ram(ram: str | None, target: str | None) -> tuple[int | None, int | None, s
         "steps": "tokens per run, for the KV cache (default 256)",
     },
 )
-def list_models(c, ram=None, target=None, steps=256):
+def list_models(c, ram=None, target=None, steps="256"):
     """List the models retrollama can fetch, what each needs, and whether it is cached."""
-    _list(ram, target, int(steps))
+    _list(ram, target, steps)
 
 
 @user_errors
-def _list(ram: str | None, target: str | None, steps: int) -> None:
+def _list(ram: str | None, target: str | None, steps_text: str) -> None:
+    steps = int_option("steps", steps_text)
     from toolchain.models import inspect, registry
 
     available, max_file, why = _ram(ram, target)
@@ -121,16 +123,17 @@ def _fetch(name: str, quiet: bool) -> None:
         "quant": "fp32 or int8: which weights 'fits' is judged for",
     },
 )
-def inspect_model(c, model, tokenizer=None, ram=None, steps=256, target=None, quant="fp32"):
+def inspect_model(c, model, tokenizer=None, ram=None, steps="256", target=None, quant="fp32"):
     """Config, parameters, RAM, fit and estimated Pentium II speed of a model."""
-    _inspect(model, tokenizer, ram, int(steps), target, quant)
+    _inspect(model, tokenizer, ram, steps, target, quant)
 
 
 @user_errors
-def _inspect(model: str, tokenizer: str | None, ram: str | None, steps: int, target: str | None,
+def _inspect(model: str, tokenizer: str | None, ram: str | None, steps_text: str, target: str | None,
              quant: str) -> None:
     from toolchain.models import inspect, registry
 
+    steps = int_option("steps", steps_text)
     available, max_file, why = _ram(ram, target)
     tok = Path(tokenizer) if tokenizer else None
     path = Path(model)
@@ -203,13 +206,14 @@ def _serve(config: Any, bundle: str | None, target: str | None, bind: str, port_
         "seed": "random seed for corpus and training (default 1998)",
     },
 )
-def demo_model(c, out=None, minutes=8.0, seed=1998):
+def demo_model(c, out=None, minutes="8", seed="1998"):
     """Re-create the offline demo model: generate the story corpus, train (needs torch), export."""
-    _demo(out, float(minutes), int(seed))
+    _demo(out, minutes, seed)
 
 
 @user_errors
-def _demo(out: str | None, minutes: float, seed: int) -> None:
+def _demo(out: str | None, minutes_text: str, seed_text: str) -> None:
+    minutes, seed = number_option("minutes", minutes_text), int_option("seed", seed_text)
     from toolchain.demo import make
 
     make.make_demo_model(Path(out) if out else paths.REPO_ROOT / "models" / "demo", minutes=minutes, seed=seed)

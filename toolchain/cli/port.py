@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 
-from toolchain.cli.common import user_errors
+from toolchain.cli.common import task, user_errors
 from toolchain.errors import PortError
 
 
@@ -51,7 +51,7 @@ def _print_summary(changes: list) -> None:  # type: ignore[type-arg]
     "report": "only list what each patch would change (file:line [patch] why), then a summary",
 })
 @user_errors
-def port(c, src, out=None, target=None, compiler=None, report=False):  # type: ignore[no-untyped-def]
+def port(c, src, out=None, target=None, compiler=None, report=False):
     """Port a llama2.c-style C99 tree to C89 with the documented patch series."""
     from toolchain.porting import port_tree, survey_tree
 
@@ -74,7 +74,7 @@ def port(c, src, out=None, target=None, compiler=None, report=False):  # type: i
 
 @task(help={"keep": "folder to keep the ported fixtures and builds in (default: a temporary one)"})
 @user_errors
-def validate_patches(c, keep=None):  # type: ignore[no-untyped-def]
+def validate_patches(c, keep=None):
     """Check every patch: goldens, idempotence, strict C89 builds, same output (CI)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from invoke import Collection, task
+from invoke import Collection
 
-from toolchain.cli.common import user_errors
+from toolchain.cli.common import task, user_errors
 from toolchain.errors import ConfigError
 from toolchain.progress import progress_bar
 

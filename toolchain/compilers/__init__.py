@@ -54,6 +54,7 @@ class Toolchain(Protocol):
 
     object_suffix: str
     define_prefix: str
+    dos_setup: list[str]  # REM lines of BUILD.BAT: what the old PC must have set
 
     def discover(self, target: Target, environ: Mapping[str, str]) -> Discovery: ...
 
@@ -149,7 +150,7 @@ def resolve(name: str) -> tuple[Target, Discovery, str]:
     if name not in table:
         target = load_target(name)
         return target, discover(target), f"{name}"
-    skipped = []
+    skipped: list[str] = []
     candidates = [load_target(n) for n in table[name]]
     for target in candidates:
         found = discover(target)

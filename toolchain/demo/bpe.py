@@ -57,7 +57,7 @@ def train(texts: Iterable[str], vocab_size: int) -> tuple[list[bytes], list[floa
         (a, b), _ = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))
         merged = a + b
         merges.append(merged)
-        new_words = {}
+        new_words: dict[tuple[str, ...], int] = {}
         for symbols, n in words.items():
             out, i = [], 0
             while i < len(symbols):

@@ -105,7 +105,7 @@ class Model(nn.Module):
     def export(self) -> dict[str, np.ndarray]:
         """The weights by llama2.c tensor name (see checkpoint.tensor_layout)."""
         def stack(attr: str) -> np.ndarray:
-            return torch.stack([getattr(getattr(layer, attr.split(".")[0]), "weight") for layer in self.layers]
+            return torch.stack([getattr(layer, attr.split(".")[0]).weight for layer in self.layers]
                                ).detach().numpy()
 
         cos, sin = rope_tables(self.c)
@@ -128,7 +128,7 @@ def train(
     seed: int,
     batch: int = 16,
     lr: float = 3e-3,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], object] = print,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Train on the token stream for ``seconds`` (one CPU thread); weights and stats.
 

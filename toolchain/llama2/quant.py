@@ -276,7 +276,9 @@ def read_header(path: str | os.PathLike[str]) -> tuple[Config, int]:
         raise ModelError(f"{p}: version {version} checkpoint; only version 2 (int8 Q8_0) is supported")
     if shared not in (0, 1):
         raise ModelError(f"{p}: bad int8 checkpoint header: shared-classifier flag is {shared}, must be 0 or 1")
-    config = Config(*ints, shared_classifier=bool(shared))
+    dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len = ints
+    config = Config(dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len,
+                    shared_classifier=bool(shared))
     problems = config.problems()
     if problems:
         raise ModelError(f"{p}: bad int8 checkpoint header: {'; '.join(problems)}")
@@ -434,7 +436,7 @@ class QTransformer(reference.Transformer):
         self.gs = ckpt.group_size
         self.w = ckpt.norms  # forward() reads the fp32 norm weights from self.w
         self.t = ckpt.tensors
-        self.wcls = self.t["token_embedding_table"] if ckpt.config.shared_classifier else self.t["wcls"]
+        self.qcls = self.t["token_embedding_table"] if ckpt.config.shared_classifier else self.t["wcls"]
         self._init_state()
 
     @classmethod
@@ -450,7 +452,7 @@ class QTransformer(reference.Transformer):
         c = self.config
         rows = {"wk": c.kv_dim, "wv": c.kv_dim, "w1": c.hidden_dim, "w3": c.hidden_dim, "wcls": c.vocab_size}
         xq, xs = quantize_activation(x, self.gs)
-        t = self.wcls if name == "wcls" else self.t[name]
+        t = self.qcls if name == "wcls" else self.t[name]
         return q8_matmul(xq, xs, t, layer, x.shape[0], rows.get(name, c.dim), self.gs)
 
 
@@ -462,4 +464,4 @@ def generate(
 ) -> bytes:
     """The bytes runq (and our engine) prints for an int8 model: reference.generate on a QTransformer."""
     model = QTransformer.load(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
-    return reference.generate(model, tokenizer, *args, **options)  # type: ignore[arg-type]
+    return reference.generate(model, tokenizer, *args, **options)

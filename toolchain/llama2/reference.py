@@ -231,11 +231,6 @@ def topp_with_margin(probs: np.ndarray, topp: np.float32, coin: np.float32) -> t
     return int(order[k]), min(margin, coin_margin)
 
 
-def sample_argmax(logits: np.ndarray) -> int:
-    """Index of the first maximum."""
-    return argmax_with_margin(logits)[0]
-
-
 def sample_mult(probs: np.ndarray, coin: np.float32) -> int:
     """First index whose sequential float32 cumulative probability exceeds coin."""
     return mult_with_margin(probs, coin)[0]

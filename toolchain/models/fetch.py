@@ -100,11 +100,12 @@ def fetch(entry: Entry, cache: Path | None = None, *, progress: bool = True, tim
     return dest
 
 
-def _open(url: str, offset: int, timeout: float):  # type: ignore[no-untyped-def]
+def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
     request = urllib.request.Request(url, headers={"User-Agent": "retrollama"})
     if offset:
         request.add_header("Range", f"bytes={offset}-")
-    return urllib.request.urlopen(request, timeout=timeout)
+    response: http.client.HTTPResponse = urllib.request.urlopen(request, timeout=timeout)
+    return response
 
 
 def _download(entry: Entry, part: Path, *, progress: bool, timeout: float, dest: Path) -> None:
