@@ -206,7 +206,7 @@ def _stage_bundle(
         shutil.copyfile(exe, bundle / target.names.exe)
     shutil.copyfile(pair.checkpoint, bundle / target.names.model)
     shutil.copyfile(pair.tokenizer, bundle / target.names.tokenizer)
-    render.write_dos_text(bundle / "RUN.BAT", _run_bat(target, opts, facts["steps"]))
+    render.write_dos_text(bundle / "RUN.BAT", _run_bat(target, opts, int(facts["steps"])))  # type: ignore[call-overload]
     readme = render.render_readme(target, prompt=prompt, source_kit=exe is None, **facts)
     render.write_dos_text(bundle / "README.TXT", readme)
 

@@ -60,14 +60,14 @@ def _float_option(name: str, value: object) -> float:
         raise ConfigError(f"--{name} {value!r}: not a number") from None
 
 
-def _sampling(sampling: tuple[object, object, object]) -> dict[str, object]:
+def _sampling(sampling: tuple[object, object, object]) -> tuple[float, float, int | None]:
     """--temperature, --topp, --seed -> BuildOptions fields (RUN.BAT's defaults)."""
     temperature, topp, seed = sampling
-    return {
-        "temperature": 1.0 if temperature is None else _float_option("temperature", temperature),
-        "topp": 0.9 if topp is None else _float_option("topp", topp),
-        "seed": None if seed is None else int_option("seed", seed),
-    }
+    return (
+        1.0 if temperature is None else _float_option("temperature", temperature),
+        0.9 if topp is None else _float_option("topp", topp),
+        None if seed is None else int_option("seed", seed),
+    )
 
 
 def _options(c: Context, target: str | None, model: str | None, tokenizer: str | None, out: str | None,
@@ -77,6 +77,7 @@ def _options(c: Context, target: str | None, model: str | None, tokenizer: str |
     """The command line and the settings layers -> BuildOptions (checked before anything is built)."""
     s = settings.from_layers(c.config.get("retrollama"), target=target, prompt=prompt,
                              steps=None if steps is None else int_option("steps", steps))
+    temperature, topp, seed = _sampling(sampling)
     opts = BuildOptions(
         target=s.target,
         model=model,
@@ -89,7 +90,9 @@ def _options(c: Context, target: str | None, model: str | None, tokenizer: str |
         work=settings.anchored(s.work),
         media=tuple(m.strip() for m in media.split(",")) if media else (),
         program=program,
-        **_sampling(sampling),
+        temperature=temperature,
+        topp=topp,
+        seed=seed,
     )
     return opts, s
 
