@@ -237,8 +237,8 @@ def test_port_tree_lists_the_files_with_main_and_report_ends_with_a_summary(tmp_
         port(Context(), str(src), report=True)
     lines = buf.getvalue().splitlines()
     assert "2 program(s), each file with a main(): a.c, b.c" in lines
-    head = lines.index(next(l for l in lines if l.startswith("patch ")))
-    table = {l.split()[0]: l.split(None, 2)[1:] for l in lines[head + 1:]}
+    head = lines.index(next(line for line in lines if line.startswith("patch ")))
+    table = {row.split()[0]: row.split(None, 2)[1:] for row in lines[head + 1:]}
     assert table["line-comments"] == ["1", "lib.c"]
     assert table["printf-formats"] == ["1", "a.c"]
     assert table["compat-include"] == ["3", "a.c, b.c, lib.c"]

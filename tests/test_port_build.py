@@ -42,7 +42,7 @@ def test_fixture_native_compilers(fixture: str, port_work: Path) -> None:
 
 
 @pytest.mark.wine
-def test_fixtures_mingw_under_wine(port_work: Path) -> None:
+def test_fixtures_mingw_under_wine(port_work: Path, with_watcom: Path) -> None:
     _require(WINE)
     failures = []
     for folder in golden_fixtures():
@@ -73,7 +73,8 @@ def test_ported_runner_native(runner_text: str, stories260k: tuple[Path, Path], 
 
 
 @pytest.mark.wine
-def test_ported_runner_mingw_wine(runner_text: str, stories260k: tuple[Path, Path], port_work: Path) -> None:
+def test_ported_runner_mingw_wine(runner_text: str, stories260k: tuple[Path, Path], port_work: Path,
+                                  with_watcom: Path) -> None:
     _require(WINE)
     outcomes = check_program("runner", RUNNER, port_work / "runner-wine", runner_args(stories260k[0].parent),
                              WINE, expected=runner_text)

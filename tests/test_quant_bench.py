@@ -28,7 +28,11 @@ def test_int8_settings_name_real_builds() -> None:
     assert float(case["target_ir_per_token"]) == 25.0e6 and case["target_tok_s"] == 15
     memory = settings["memory"]
     assert memory["build"] in profiles
-    assert {c["name"]: c["cap_mb"] for c in memory["cases"]} == {"random15M-q8": 20, "random42M-q8": 48}
+    assert {c["name"]: c["cap_mb"] for c in memory["cases"]} == {
+        "random15M-q8": 20, "random42M-q8": 48, "random42M-q8-kvq8": 48,
+        "random110M-q8-b24": 28, "tinyllama-q8-b24": 28}
+    streamed = [c for c in memory["cases"] if "-b" in c["args"]]
+    assert streamed and all(c["cap_mb"] < 32 for c in streamed)  # bigger than RAM, in a 32 MB PC
     big = next(c for c in memory["cases"] if c["name"] == "random42M-q8")
     assert big["generate"]["config"]["dim"] == 512 and big["args"][-1] == "256"
 

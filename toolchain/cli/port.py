@@ -30,7 +30,7 @@ def _print_programs(programs: list[Path]) -> None:
               f"{', '.join(p.as_posix() for p in programs)}")
 
 
-def _print_summary(changes: list) -> None:  # type: ignore[type-arg]
+def _print_summary(changes: list) -> None:
     from toolchain.porting import summary
 
     rows = summary(changes)

@@ -28,7 +28,10 @@ TIGHT_PARENTS = {"field_expression", "subscript_expression", "call_expression",
 def float_math(unit: Unit) -> list[Edit]:
     edits = []
     for call, name in calls(unit, DOUBLE_TWIN):
-        args = unit.text(call.child_by_field_name("arguments"))
+        arguments = call.child_by_field_name("arguments")
+        if arguments is None:
+            continue
+        args = unit.text(arguments)
         new = f"(float){DOUBLE_TWIN[name]}{args}"
         if call.parent is not None and call.parent.type in TIGHT_PARENTS:
             new = f"({new})"

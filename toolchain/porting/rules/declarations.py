@@ -34,9 +34,11 @@ def _split_declaration(unit: Unit, decl: Node) -> tuple[str, str] | None:
         if inner is None or value is None or inner.type not in ("identifier", "pointer_declarator") \
                 or value.type == "initializer_list":
             return None
-        name = inner
-        while name.type == "pointer_declarator":
+        name: Node | None = inner
+        while name is not None and name.type == "pointer_declarator":
             name = name.child_by_field_name("declarator")
+        if name is None:
+            return None
         names.append(unit.text(inner))
         assigns.append(f"{unit.text(name)} = {unit.text(value)}")
     head = unit.source[decl.start_byte:declarators[0].start_byte].decode("latin-1")

@@ -86,7 +86,7 @@ class Types:
             for decl in field.children_by_field_name("declarator"):
                 aggregate = decl.type == "array_declarator" or (
                     decl.type == "field_identifier" and self.is_aggregate(base))
-                name = decl
+                name: Node | None = decl
                 while name is not None and name.type != "field_identifier":
                     name = name.child_by_field_name("declarator")
                 if name is not None:
@@ -159,7 +159,7 @@ def designated_initializers(unit: Unit) -> list[Edit]:
                         raise unit.error(d, "field designator in an array initialiser")
                     field = unit.text(d).lstrip(".").strip()
                     if field not in names:
-                        raise unit.error(d, f"no member '{field}' in {unit.text(base)}")
+                        raise unit.error(d, f"no member '{field}' in {unit.text(base) if base else '?'}")
                     cursor = names.index(field)
                 else:
                     index_node = next(c for c in d.named_children)
@@ -198,9 +198,11 @@ def designated_initializers(unit: Unit) -> list[Edit]:
         if any(c.type == "type_qualifier" and unit.text(c) == "const" for c in decl.children):
             raise unit.error(decl, "const object with a non-constant designated initialiser: "
                                    "C89 cannot express it; drop the const")
-        name_node = target
-        while name_node.type != "identifier":
+        name_node: Node | None = target
+        while name_node is not None and name_node.type != "identifier":
             name_node = name_node.child_by_field_name("declarator")
+        if name_node is None:
+            raise unit.error(decl, "declarator without a name: not handled")
         obj = unit.text(name_node)
         sets = []
         for i in order:
@@ -249,8 +251,9 @@ def compound_literals(unit: Unit) -> list[Edit]:
             raise unit.error(lit, f"compound literal of type ({unit.text(type_desc)}): only "
                                   "struct/scalar types are handled")
         holder = lit.parent
+        declarator = holder.child_by_field_name("declarator") if holder is not None else None
         if holder is not None and holder.type == "init_declarator" and \
-                holder.child_by_field_name("declarator").type == "identifier":
+                declarator is not None and declarator.type == "identifier":
             edits.append(Edit(lit.start_byte, value.start_byte, "", why))
             continue
         stmt = lit.parent

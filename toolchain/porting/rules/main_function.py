@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from tree_sitter import Node
+
 from toolchain.porting.registry import rule
 from toolchain.porting.rules.common import function_name, statements_of
 from toolchain.porting.source import Edit, Unit, nodes_of
 
 
-def _mains(unit: Unit):
-    # nodes_of also finds a main inside #ifndef TESTING (llama2.c's run.c)
+def _main_bodies(unit: Unit) -> Iterator[Node]:
+    """The body of every main, also one inside #ifndef TESTING (llama2.c's run.c)."""
     for func in nodes_of(unit.root, "function_definition"):
         if function_name(unit, func) == "main":
             body = func.child_by_field_name("body")
             if body is not None:
-                yield func, body
+                yield body
 
 
 def _indent_of(unit: Unit, offset: int) -> str:
@@ -36,7 +40,7 @@ def _ends_in_return(block) -> bool:
 @rule("main-return")
 def main_return(unit: Unit) -> list[Edit]:
     edits = []
-    for func, body in _mains(unit):
+    for body in _main_bodies(unit):
         for ret in nodes_of(body, "return_statement"):
             if len(ret.named_children) == 0:
                 edits.append(Edit(ret.start_byte, ret.end_byte, "return 0;",
@@ -55,7 +59,7 @@ def main_return(unit: Unit) -> list[Edit]:
 @rule("fpu-exceptions")
 def fpu_exceptions(unit: Unit) -> list[Edit]:
     edits = []
-    for func, body in _mains(unit):
+    for body in _main_bodies(unit):
         if b"RC_FP_INIT" in unit.source[body.start_byte:body.end_byte]:
             continue
         first = next((c for c in body.named_children
