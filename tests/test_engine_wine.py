@@ -61,7 +61,7 @@ def test_wine_bundle_layout_and_bad_input(wine_exe: Path, stories260k: tuple[Pat
 def test_wine_ansi_prompt_reaches_the_tokenizer_as_utf8(wine_exe: Path, native_engine: Path,
                                                         stories260k: tuple[Path, Path], tmp_path: Path) -> None:
     """Under LC_ALL=C.UTF-8 Wine's ANSI code page is 1252: the prompt reaches RUN.EXE as 0xEB/0xE9 bytes,
-    which the engine converts back to UTF-8 before encoding; the story (a pipe) stays UTF-8, and -o too."""
+    which the engine converts back to UTF-8 before encoding; the story (a pipe) stays UTF-8, and -o too (with CR LF: a text file for Notepad)."""
     ckpt, tok = stories260k
     prompt = "Zo\u00eb saw a caf\u00e9"
     story = tmp_path / "STORY.TXT"
@@ -72,7 +72,7 @@ def test_wine_ansi_prompt_reaches_the_tokenizer_as_utf8(wine_exe: Path, native_e
     assert win.returncode == 0, win.stderr[-500:]
     assert "caf\u00e9".encode() in nat.stdout  # (\u00eb is two byte tokens, which llama2.c does not print)
     assert win.stdout.replace(b"\r\n", b"\n") == nat.stdout
-    assert story.read_bytes() == nat.stdout
+    assert story.read_bytes() == nat.stdout.replace(b"\n", b"\r\n")  # -o: UTF-8, Windows line ends
 
 
 def test_wine_streamed_weights_and_memory_query(wine_exe: Path, native_engine: Path, tmp_path: Path,
