@@ -252,3 +252,19 @@ def test_a_missing_compiler_is_not_checked_not_passed(tmp_path: Path, monkeypatc
     outcomes = check_program("x", FIXTURES / "stdbool" / "before.c", tmp_path, [], (watcom,))
     assert [(o.ok, o.checked) for o in outcomes] == [(False, False)]
     assert str(outcomes[0]).startswith("not checked x: watcom: $WATCOM is not set")
+
+
+@pytest.mark.parametrize(("src", "message"), [
+    (b"int f(int n) { int a[4] = { [n] = 1 }; return a[0]; }\n",
+     r"d\.c:1:\d+: array designator \[n\] is neither an integer literal nor an enumerator"),
+    (b"typedef struct { int lo, hi; } R;\ntypedef struct { R r; int k; } S;\n"
+     b"int f(int n) {\n    S s = { .r = { n, 2 }, .k = n };\n    return s.k;\n}\n",
+     r"d\.c:4:\d+: a braced list inside a non-constant initialiser: not handled"),
+    (b"typedef struct { int x; } P;\nint g(P p);\nint f(void) {\n    int a = 1, b = g((P){ a });\n"
+     b"    return b;\n}\n", r"d\.c:4:\d+: compound literal in a declaration: only in the first object"),
+    (b"#include <stdint.h>\nlong long f(long long v) {\n    return v + INT64_C(v);\n}\n",
+     r"d\.c:3:\d+: INT64_C\(\) of something other than an integer literal"),
+])
+def test_initialiser_and_constant_forms_without_a_rule_are_refused(src: bytes, message: str) -> None:
+    with pytest.raises(PortError, match=message):
+        port_source(Path("d.c"), src)
