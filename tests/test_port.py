@@ -268,3 +268,19 @@ def test_a_missing_compiler_is_not_checked_not_passed(tmp_path: Path, monkeypatc
 def test_initialiser_and_constant_forms_without_a_rule_are_refused(src: bytes, message: str) -> None:
     with pytest.raises(PortError, match=message):
         port_source(Path("d.c"), src)
+
+
+def test_edits_that_overlap_without_nesting_are_refused_with_the_line() -> None:
+    from toolchain.porting.engine import apply_patch
+    from toolchain.porting.series import Patch
+    from toolchain.porting.source import Edit
+
+    src = b"int f(void) {\n    return 1 + 2 + 3;\n}\n"
+    start = src.index(b"1 + 2")
+
+    def crossing(unit: Unit) -> list[Edit]:  # "1 + 2" and "2 + 3" share the "2"
+        return [Edit(start, start + 5, "3", "a"), Edit(start + 4, start + 9, "5", "b")]
+
+    patch = Patch("crossing", "d", "w", "high", "l", Path("crossing.patch"), crossing)
+    with pytest.raises(PortError, match=r"^o\.c:2: two rewrites of patch crossing overlap here"):
+        apply_patch(Unit.parse(Path("o.c"), src), patch, Path("o.c"))
