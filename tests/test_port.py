@@ -64,7 +64,7 @@ def test_report_gives_original_line_numbers() -> None:
 def test_mixed_declarations_open_blocks_not_hoist() -> None:
     src = b"int f(void) { int a = 1; a++; const int b = a * 2; { int a = 5; a++; } return a + b; }\n"
     out, _ = port_source(Path("m.c"), src, only="mixed-declarations")
-    assert out == b"int f(void) { int a = 1; a++; { const int b = a * 2; { int a = 5; a++; } return a + b; }}\n"
+    assert out == b"int f(void) { int a = 1; a++; { const int b = a * 2; { int a = 5; a++; } return a + b; } }\n"
 
 
 def test_unparsable_file_is_refused_with_line_and_column() -> None:
@@ -205,6 +205,12 @@ def test_block_scoping_keeps_indentation_and_gives_braces_their_own_lines() -> N
     out, _ = port_source(Path("b.c"), src, only="mixed-declarations")
     assert out == (b"int f(void) {\n    int a = 1;\n    a++;\n    {\n    int b = a;\n"
                    b"    return b;\n    }\n}\n")
+    # a declaration sharing its line with a statement: the "}" still gets a line
+    src = b"int g(void) {\n    int a = 1;\n    a++; int b = a;\n    return b;\n}\n"
+    out, _ = port_source(Path("b.c"), src, only="mixed-declarations")
+    assert out == b"int g(void) {\n    int a = 1;\n    a++; { int b = a;\n    return b;\n    }\n}\n"
+    whole, _ = port_source(RUNNER / "run.c", (RUNNER / "run.c").read_bytes())
+    assert b"}}" not in whole
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
