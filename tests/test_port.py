@@ -290,3 +290,23 @@ def test_edits_that_overlap_without_nesting_are_refused_with_the_line() -> None:
     patch = Patch("crossing", "d", "w", "high", "l", Path("crossing.patch"), crossing)
     with pytest.raises(PortError, match=r"^o\.c:2: two rewrites of patch crossing overlap here"):
         apply_patch(Unit.parse(Path("o.c"), src), patch, Path("o.c"))
+
+
+def test_port_counts_the_sources_of_a_tree_with_subfolders(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from invoke import Context
+
+    from toolchain.cli.port import port
+
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    (src / "main.c").write_text("int main(void) { return 0; }\n")
+    (src / "lib" / "a.c").write_text("int a(void) { return 1; } // one\n")
+    (src / "lib" / "a.h").write_text("int a(void);\n")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        port(Context(), str(src), out=str(tmp_path / "out"))
+    assert buf.getvalue().startswith(f"ported 3 file(s) for gcc into {tmp_path / 'out'}: ")
+    assert (tmp_path / "out" / "rcompat.h").is_file() and (tmp_path / "out" / "lib" / "rcompat.h").is_file()
