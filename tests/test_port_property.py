@@ -3,7 +3,9 @@ compute what the C99 original computes (hypothesis, a few seconds).
 
 Each example is a small program whose statements print expressions built
 from float math calls (as arguments of each other), casts, compound
-literals, C99 printf formats, ``snprintf`` and ``long long`` arithmetic.
+literals, C99 printf formats, ``snprintf`` and ``long long`` arithmetic,
+some of them in declarations after statements, loop-scoped ``for`` bodies
+and ``if``/``else`` branches.
 The original is built with ``gcc -std=gnu99``; the port with ``gcc -std=c89
 -pedantic-errors -Wall -Wformat -Werror``.  Integers must print the same;
 floats may differ by what a C99 ``cosf`` and C89's ``(float)cos`` round
@@ -37,7 +39,8 @@ int main(void) {
     bool flag = true;
     char buf[64];
 """
-FOOTER = """    (void)buf;
+FOOTER = """    buf[0] = 0;
+    puts(buf);
     printf("%.3f %.3f %d %lld %d\\n", x, y, k, n, (int)flag);
     return 0;
 }
@@ -83,12 +86,23 @@ def int_expr(draw: st.DrawFn, depth: int = 3) -> str:
 
 
 @st.composite
-def statement(draw: st.DrawFn) -> str:
-    kind = draw(st.sampled_from(["float", "snprintf", "ll", "llu", "zu"]))
+def statement(draw: st.DrawFn, nested: bool = True) -> str:
+    kinds = ["float", "snprintf", "ll", "llu", "zu", "decl", "lldecl"]
+    kind = draw(st.sampled_from(kinds + ["loop", "if"] if nested else kinds[:5]))
+    name = "v@"  # numbered per statement when the program is assembled
+    if kind == "decl":  # a declaration after statements, whose initialiser nests the rest
+        return f'float {name} = {draw(float_expr())}; printf("%.5e\\n", (double){name});'
+    if kind == "lldecl":
+        return f'long long {name} = {draw(int_expr())}; printf("%lld\\n", {name});'
+    if kind == "loop":
+        return f"for (int {name} = 0; {name} < 2; {name}++) {draw(statement(False))}"
+    if kind == "if":
+        return (f"if ({draw(float_expr(2))} > 0.5f) {draw(statement(False))} "
+                f"else {draw(statement(False))}")
     if kind == "float":
         return f'printf("%.5e\\n", (double){draw(float_expr())});'
     if kind == "snprintf":
-        return (f'snprintf(buf, sizeof(buf), "v=%.5e", {draw(float_expr())}); puts(buf);')
+        return f'{{ snprintf(buf, sizeof(buf), "v=%.5e", {draw(float_expr())}); puts(buf); }}'
     if kind == "ll":
         return f'printf("%lld\\n", {draw(int_expr())});'
     if kind == "llu":
@@ -97,7 +111,7 @@ def statement(draw: st.DrawFn) -> str:
 
 
 PROGRAM = st.lists(statement(), min_size=1, max_size=5).map(
-    lambda body: HEADER + "".join(f"    {s}\n" for s in body) + FOOTER)
+    lambda body: HEADER + "".join(f"    {s.replace('@', str(i))}\n" for i, s in enumerate(body)) + FOOTER)
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*(?:e[-+]?\d+)?|\d+)")
 
 
