@@ -2251,14 +2251,16 @@ static const char *decode(const Tokenizer *t, int prev, int token)
 }
 
 /* Where the story goes: stdout (converted to the console's code page when
- * it is a Windows console, see platform.c) and, with -o, a file as well,
- * byte for byte what llama2.c writes to stdout. */
+ * it is a Windows console, see platform.c) and, with -o, a file as well:
+ * the UTF-8 bytes llama2.c writes to stdout, opened in text mode so that
+ * DOS and Windows get CR LF line ends (TYPE and Notepad need them; on
+ * Unix text and binary mode are the same). */
 static FILE *output_file;
 static const char *output_name;
 
 static void open_output(const char *path)
 {
-    output_file = fopen(path, "wb");
+    output_file = fopen(path, "w");
     if (output_file == NULL) {
         fatal(EXIT_INPUT, "%s: cannot create the output file (-o)", path);
     }

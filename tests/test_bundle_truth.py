@@ -52,6 +52,30 @@ def test_memory_is_that_of_the_bundled_weights(models: dict[str, Path]) -> None:
     assert "writes 256 tokens, which takes about" in int8_text
 
 
+@pytest.mark.parametrize("target, cpu, words", [
+    ("win98-mingw", "pentium2", "a Pentium II 350"),
+    ("win95-p5", "pentium", "a Pentium 133"),
+    ("win95-486", "i486", "a 486DX2-66"),
+    ("dos-386", "i386", "a 486DX2-66 (a 386 is slower)"),
+])
+def test_speed_is_that_of_the_targets_cpu(models: dict[str, Path], target: str, cpu: str, words: str) -> None:
+    from toolchain import cycles
+
+    text, facts = _readme(target, models["fp32"], models["tok"])
+    expected = cycles.estimate_tok_s(cpu, SHAPE, "fp32", steps=256)
+    assert f"Expected speed on {words}: about {expected:.3g} tokens/second" in " ".join(text.split())
+    assert f"which takes {build._story_time(256, expected)} on {words}." in " ".join(text.split())
+
+
+def test_int8_speed_follows_the_kernel_the_exe_has(models: dict[str, Path]) -> None:
+    """A Pentium Pro target has no MMX kernel: its int8 figure is the portable
+    kernel's on the P6, slower than the Pentium II's MMX one."""
+    _, p2 = _readme("win98-mingw", models["int8"], models["tok"])
+    _, ppro = _readme("nt4-mingw", models["int8"], models["tok"])
+    assert float(str(ppro["tok_s"])) < float(str(p2["tok_s"]))
+    assert ppro["speed_cpu"] == p2["speed_cpu"] == "a Pentium II 350"
+
+
 def test_story_time_words() -> None:
     assert build._story_time(256, 39.3) == "about 7 seconds"
     assert build._story_time(256, 1.03) == "about 4 minutes"
@@ -154,3 +178,17 @@ def test_readme_memory_agrees_with_the_engines_own_count(models: dict[str, Path]
     estimated = facts["estimate"].needed_bytes  # type: ignore[attr-defined]
     assert abs(estimated - engine_bytes) <= 0.05 * engine_bytes, (kind, estimated, engine_bytes, line)
     assert facts["ram_mb"] == max(1, round(estimated / MB))
+
+
+def test_dos_readme_says_what_memory_and_models_fit(models: dict[str, Path]) -> None:
+    """A DOS bundle explains extended memory and lists which registry models
+    fit 8 / 16 / 32 MB; a Windows bundle has neither."""
+    text, facts = _readme("dos-386", models["fp32"], models["tok"])
+    assert "At the C:\\> prompt" in text and "Open an MS-DOS prompt" not in text
+    assert "MEMORY ON MS-DOS" in text and "HIMEM.SYS (XMS)" in text and "EMM386 (VCPI)" in text
+    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("    stories")}
+    assert "(8 MB PC)" in rows["stories260K"] and "int8   20 MB (32 MB PC)" in rows["stories15M"]
+    assert "fp32   62 MB (over 32 MB: -b)" in rows["stories15M"]
+    assert all(len(line) <= 80 for line in text.splitlines())
+    windows, _ = _readme("win98-mingw", models["fp32"], models["tok"])
+    assert "MEMORY ON MS-DOS" not in windows and "Open an MS-DOS prompt in this folder" in windows

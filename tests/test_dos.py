@@ -120,10 +120,12 @@ RUNNABLE = [(t, c) for t in DOS_TARGETS for c in CASES if not (t == "dos-p2" and
 def test_dosbox_prints_the_native_story(target: str, case: str, drives: dict[str, Path],
                                         native: dict[str, bytes]) -> None:
     model, flags = CASES[case]
-    r = _dos_run(drives[target], target, [f"C:\\{model}", "-z", "C:\\TOKENIZ.BIN", "-n", TOKENS, *flags])
+    r = _dos_run(drives[target], target, [f"C:\\{model}", "-z", "C:\\TOKENIZ.BIN", "-n", TOKENS, *flags,
+                                          "-o", "D:\\STORY.TXT"])
     assert r.errorlevel == 0, r.files.get("ERR.TXT")
     assert "CW.ERR" not in r.files
     assert unix_text(r.stdout) == native[case]
+    assert r.files["STORY.TXT"] == r.stdout and b"\r\n" in r.stdout  # -o: DOS text, as the screen shows it
     assert TOKS_RE.search(r.files["ERR.TXT"]), r.files["ERR.TXT"]
 
 

@@ -109,6 +109,10 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
         raise ModelError("; ".join(est.problems))
     cfg = est.config
     model_bytes = pair.checkpoint.stat().st_size
+    from toolchain.cycles import speed_for
+
+    tok_s, speed_cpu = speed_for(target.platform.cpu, cfg, est.quant, steps=used_steps,
+                                 mmx=target.platform.simd == "mmx")
     return {
         "model_name": pair.checkpoint.name,
         "model_path": str(pair.checkpoint),
@@ -121,8 +125,11 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
         "vocab_size": cfg.vocab_size,
         "ram_mb": max(1, round(est.needed_bytes / (1 << 20))),
         "steps": used_steps,
-        "tok_s": f"{est.tok_per_s_p2_350:.3g}",
-        "story_time": _story_time(used_steps, est.tok_per_s_p2_350),
+        "tok_s": f"{tok_s:.3g}",
+        "dos": family_of(target.platform.os) == "dos",
+        "dos_memory_lines": _dos_memory_lines(used_steps) if family_of(target.platform.os) == "dos" else [],
+        "speed_cpu": speed_cpu,
+        "story_time": _story_time(used_steps, tok_s),
         **_runtime_facts(target),
         "model_bytes": model_bytes,
         "split_on_floppies": model_bytes > FLOPPY_BYTES,
@@ -163,6 +170,34 @@ def _int8_advice(target: Target, facts: dict[str, object], reserve_mb: int = 24,
 def _run_bat(target: Target, opts: BuildOptions, steps: int) -> str:
     return render.render_run_bat(target, prompt=opts.prompt, steps=steps, temperature=opts.temperature,
                                  topp=opts.topp, seed=opts.seed)
+
+
+DOS_RAM_SIZES_MB = (8, 16, 32)
+
+
+def _dos_memory_lines(steps: int) -> list[str]:
+    """README.TXT's table for a DOS PC: which of the registry's models fit
+    8 / 16 / 32 MB, in fp32 and int8, for the steps RUN.BAT asks for.  DOS
+    users pick a model by the RAM they have, and have no Task Manager to ask."""
+    from toolchain.audit.platforms import load_yaml
+    from toolchain.models import registry
+    from toolchain.models.inspect import estimate_config
+
+    reserve = int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"])
+
+    def cell(nbytes: int) -> str:
+        mb = max(1, round(nbytes / (1 << 20)))
+        fits = next((f"{size} MB PC" for size in DOS_RAM_SIZES_MB if mb + reserve <= size),
+                    f"over {DOS_RAM_SIZES_MB[-1]} MB: -b")
+        return f"{mb:>4} MB ({fits})"
+
+    lines = []
+    for entry in registry.load().values():
+        if entry.kind != "checkpoint" or entry.config is None:
+            continue
+        est = estimate_config(entry.config.to_config(), steps=steps)
+        lines.append(f"{entry.name:<12} fp32 {cell(est.ram_bytes):<23} int8 {cell(est.ram_bytes_int8)}")
+    return lines
 
 
 def _os_reserve_mb(target: Target, windows_mb: int = 24) -> tuple[int, str]:

@@ -79,6 +79,7 @@ class Model:
     memory_form_classes: frozenset[str]
     measured: dict[str, Any]
     baselines: dict[str, str]
+    stand_ins: dict[str, tuple[str, str]]  # baseline -> (CPU key that bounds it from above, what to say)
 
 
 def _cost(raw: dict[str, Any], fdiv: float) -> Cost:
@@ -103,7 +104,8 @@ def load_model(path: Path = MODEL_FILE) -> Model:
                 {name: _cost(v, fdiv) for name, v in c["memory_forms"].items()},
             )
         model = Model(classes, cpus, frozenset(data["memory_form_classes"]), dict(data["measured"]),
-                      {str(k): str(v) for k, v in data["baselines"].items()})
+                      {str(k): str(v) for k, v in data["baselines"].items()},
+                      {str(k): (str(v["cpu"]), str(v["says"])) for k, v in (data.get("stand_ins") or {}).items()})
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise ConfigError(f"{path}: cannot read the cycle model: {exc!r}") from None
     class_names = {"alu_r", "load", "store", "alu_load", "alu_rmw"} | {c[0] for c in classes} - {"mov", "alu"}
@@ -548,11 +550,25 @@ SPEED_FILE = paths.DATA_DIR / "cost_model.yaml"
 def cpu_for(name: str, model: Model | None = None) -> Cpu:
     """A CPU of the model by its key (p6, p5, i486) or a target's baseline name (pentium2, ...)."""
     model = model or load_model()
-    key = model.baselines.get(name, name)
+    key = model.baselines.get(name, model.stand_ins.get(name, (name, ""))[0])
     if key not in model.cpus:
         raise ConfigError(f"{MODEL_FILE}: no CPU {name!r} in the cycle model "
-                          f"(have: {', '.join([*model.cpus, *model.baselines])})")
+                          f"(have: {', '.join([*model.cpus, *model.baselines, *model.stand_ins])})")
     return model.cpus[key]
+
+
+def speed_for(baseline: str, config: Any, quant: str = "fp32", *, steps: int = 256,
+              mmx: bool = True) -> tuple[float, str]:
+    """A target's estimated tok/s and the words for the machine it is for,
+    e.g. (11.2, "a Pentium II 350").  A baseline the model has no CPU for
+    (the 386) is given its stand-in's figure, said to be an upper bound,
+    rather than no figure at all."""
+    model = load_model()
+    cpu = cpu_for(baseline, model)
+    where = f"a {cpu.name}"
+    if baseline in model.stand_ins:
+        where += f" ({model.stand_ins[baseline][1]})"
+    return estimate_tok_s(baseline, config, quant, steps=steps, mmx=mmx), where
 
 
 def macs_per_token(config: Any, steps: int) -> float:
@@ -591,7 +607,8 @@ def memory_cycles(cpu: Cpu, nbytes: float) -> float:
 class _Point:
     config: Any
     steps: int
-    compute: dict[str, float]  # CPU key -> compute cycles per token
+    compute: dict[str, float]  # CPU key -> compute cycles per token (MMX kernel where the CPU has it)
+    compute_no_mmx: dict[str, float]  # the portable int8 kernel on CPUs that have MMX
 
 
 def _speed_points() -> tuple[dict[str, list[_Point]], int]:
@@ -604,7 +621,8 @@ def _speed_points() -> tuple[dict[str, list[_Point]], int]:
         points: dict[str, list[_Point]] = {}
         for quant in ("fp32", "int8"):
             points[quant] = [
-                _Point(Config(**p["config"]), int(p["steps"]), {k: float(v) for k, v in p["compute"].items()})
+                _Point(Config(**p["config"]), int(p["steps"]), {k: float(v) for k, v in p["compute"].items()},
+                       {k: float(v) for k, v in (p.get("compute_no_mmx") or {}).items()})
                 for p in spec[quant]
             ]
         group = int(spec["int8_group_size"])
@@ -614,9 +632,11 @@ def _speed_points() -> tuple[dict[str, list[_Point]], int]:
 
 
 def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 256,
-                   clock_mhz: float | None = None) -> float:
+                   clock_mhz: float | None = None, mmx: bool = True) -> float:
     """Estimated tokens per second of RUN.EXE for a model shape on a CPU
-    (key or baseline name) at its model clock or ``clock_mhz``.
+    (key or baseline name) at its model clock or ``clock_mhz``.  ``mmx=False``:
+    an exe built without the MMX int8 kernel (a Pentium Pro target) on a CPU
+    that has MMX.
 
     Compute cycles grow with the multiply-adds: a line through the engine's
     two recorded fp32 points (stories260K and the 15M shape), and for int8
@@ -634,7 +654,8 @@ def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 2
     macs = macs_per_token(config, steps)
     if quant == "int8":
         q = points["int8"][0]
-        rate = (q.compute[c.key] - fixed) / macs_per_token(q.config, q.steps)
+        compute = q.compute[c.key] if mmx or not c.mmx else q.compute_no_mmx[c.key]
+        rate = (compute - fixed) / macs_per_token(q.config, q.steps)
     # the keys and values attention reads (fp32 in the engine), averaged over the run
     kv = 2 * config.n_layers * config.kv_dim * 4.0 * (min(steps, config.seq_len) + 1) / 2
     cycles_ = fixed + rate * macs + memory_cycles(c, weight_bytes_per_token(config, quant, group) + kv)
