@@ -64,7 +64,7 @@ def test_report_gives_original_line_numbers() -> None:
 def test_mixed_declarations_open_blocks_not_hoist() -> None:
     src = b"int f(void) { int a = 1; a++; const int b = a * 2; { int a = 5; a++; } return a + b; }\n"
     out, _ = port_source(Path("m.c"), src, only="mixed-declarations")
-    assert out == b"int f(void) { int a = 1; a++; { const int b = a * 2; { int a = 5; a++; } return a + b; }}\n"
+    assert out == b"int f(void) { int a = 1; a++; { const int b = a * 2; { int a = 5; a++; } return a + b; } }\n"
 
 
 def test_unparsable_file_is_refused_with_line_and_column() -> None:
@@ -205,6 +205,12 @@ def test_block_scoping_keeps_indentation_and_gives_braces_their_own_lines() -> N
     out, _ = port_source(Path("b.c"), src, only="mixed-declarations")
     assert out == (b"int f(void) {\n    int a = 1;\n    a++;\n    {\n    int b = a;\n"
                    b"    return b;\n    }\n}\n")
+    # a declaration sharing its line with a statement: the "}" still gets a line
+    src = b"int g(void) {\n    int a = 1;\n    a++; int b = a;\n    return b;\n}\n"
+    out, _ = port_source(Path("b.c"), src, only="mixed-declarations")
+    assert out == b"int g(void) {\n    int a = 1;\n    a++; { int b = a;\n    return b;\n    }\n}\n"
+    whole, _ = port_source(RUNNER / "run.c", (RUNNER / "run.c").read_bytes())
+    assert b"}}" not in whole
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -252,3 +258,55 @@ def test_a_missing_compiler_is_not_checked_not_passed(tmp_path: Path, monkeypatc
     outcomes = check_program("x", FIXTURES / "stdbool" / "before.c", tmp_path, [], (watcom,))
     assert [(o.ok, o.checked) for o in outcomes] == [(False, False)]
     assert str(outcomes[0]).startswith("not checked x: watcom: $WATCOM is not set")
+
+
+@pytest.mark.parametrize(("src", "message"), [
+    (b"int f(int n) { int a[4] = { [n] = 1 }; return a[0]; }\n",
+     r"d\.c:1:\d+: array designator \[n\] is neither an integer literal nor an enumerator"),
+    (b"typedef struct { int lo, hi; } R;\ntypedef struct { R r; int k; } S;\n"
+     b"int f(int n) {\n    S s = { .r = { n, 2 }, .k = n };\n    return s.k;\n}\n",
+     r"d\.c:4:\d+: a braced list inside a non-constant initialiser: not handled"),
+    (b"typedef struct { int x; } P;\nint g(P p);\nint f(void) {\n    int a = 1, b = g((P){ a });\n"
+     b"    return b;\n}\n", r"d\.c:4:\d+: compound literal in a declaration: only in the first object"),
+    (b"#include <stdint.h>\nlong long f(long long v) {\n    return v + INT64_C(v);\n}\n",
+     r"d\.c:3:\d+: INT64_C\(\) of something other than an integer literal"),
+])
+def test_initialiser_and_constant_forms_without_a_rule_are_refused(src: bytes, message: str) -> None:
+    with pytest.raises(PortError, match=message):
+        port_source(Path("d.c"), src)
+
+
+def test_edits_that_overlap_without_nesting_are_refused_with_the_line() -> None:
+    from toolchain.porting.engine import apply_patch
+    from toolchain.porting.series import Patch
+    from toolchain.porting.source import Edit
+
+    src = b"int f(void) {\n    return 1 + 2 + 3;\n}\n"
+    start = src.index(b"1 + 2")
+
+    def crossing(unit: Unit) -> list[Edit]:  # "1 + 2" and "2 + 3" share the "2"
+        return [Edit(start, start + 5, "3", "a"), Edit(start + 4, start + 9, "5", "b")]
+
+    patch = Patch("crossing", "d", "w", "high", "l", Path("crossing.patch"), crossing)
+    with pytest.raises(PortError, match=r"^o\.c:2: two rewrites of patch crossing overlap here"):
+        apply_patch(Unit.parse(Path("o.c"), src), patch, Path("o.c"))
+
+
+def test_port_counts_the_sources_of_a_tree_with_subfolders(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from invoke import Context
+
+    from toolchain.cli.port import port
+
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    (src / "main.c").write_text("int main(void) { return 0; }\n")
+    (src / "lib" / "a.c").write_text("int a(void) { return 1; } // one\n")
+    (src / "lib" / "a.h").write_text("int a(void);\n")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        port(Context(), str(src), out=str(tmp_path / "out"))
+    assert buf.getvalue().startswith(f"ported 3 file(s) for gcc into {tmp_path / 'out'}: ")
+    assert (tmp_path / "out" / "rcompat.h").is_file() and (tmp_path / "out" / "lib" / "rcompat.h").is_file()

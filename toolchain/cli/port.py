@@ -67,7 +67,10 @@ def port(c, src, out=None, target=None, compiler=None, report=False):
         raise PortError("give --out DIR (or --report to only list the changes)")
     result = port_tree(Path(src), Path(out), compiler=family)
     patches = sorted({ch.patch_id for ch in result.changes})
-    print(f"ported {len(result.files) - 1} file(s) for {family} into {out}: "
+    from toolchain.porting.rules.compat_include import COMPAT_HEADER
+
+    sources = [f for f in result.files if f.name != COMPAT_HEADER]  # one header per folder
+    print(f"ported {len(sources)} file(s) for {family} into {out}: "
           f"{len(result.changes)} change(s) by {len(patches)} patch(es)")
     _print_programs(result.programs)
 

@@ -80,8 +80,10 @@ COMPILERS = (
     Compiler("clang", "gcc", ("clang", *STRICT), ("-lm",)),
     Compiler("tcc", "gcc", ("tcc",), ("-lm",)),
     Compiler("mingw", "mingw", ("i686-w64-mingw32-gcc", *STRICT), (), wine=True),
-    # Open Watcom for Win32: -za (ANSI C) except where rcompat.h needs windows.h
-    Compiler("watcom", "watcom", ("wcl386", "-q", "-bt=nt", "-l=nt", "-wx", "-we"), (), wine=True,
+    # Open Watcom for Win32: -za (ANSI C) except where rcompat.h needs windows.h;
+    # -wcd=202 is gcc's -Wno-unused-function: one rcompat.h serves every .c
+    # file of a folder, so a file need not call every helper it carries.
+    Compiler("watcom", "watcom", ("wcl386", "-q", "-bt=nt", "-l=nt", "-wx", "-we", "-wcd=202"), (), wine=True,
              output="-fe={exe}", ansi=("-za",), needs_env="WATCOM"),
 )
 ORIGINAL = ("gcc", "-std=gnu99", "-O1", "-w")
@@ -123,7 +125,10 @@ def build(compiler: Compiler | tuple[str, ...], sources: list[Path], exe: Path) 
 def run(exe: Path, args: list[str], cwd: Path, wine: bool = False) -> tuple[int, str]:
     """Run a built program; (exit status, stdout with CRLF folded)."""
     cmd = (["wine", str(exe)] if wine else [str(exe)]) + args
-    proc = subprocess.run(cmd, capture_output=True, cwd=cwd, env=wine_env() if wine else None, timeout=TIMEOUT)
+    # stderr is not piped: a Wine helper process that outlives the program
+    # holds a piped stderr open for seconds after it exits.
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd,
+                          env=wine_env() if wine else None, timeout=TIMEOUT)
     return proc.returncode, proc.stdout.decode("latin-1").replace("\r\n", "\n")
 
 

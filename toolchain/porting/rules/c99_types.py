@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from toolchain.porting.registry import rule
-from toolchain.porting.rules.common import remove_includes, rename
+from toolchain.porting.rules.common import arguments, calls, remove_includes, rename
 from toolchain.porting.source import Edit, Unit, nodes_of
 
 TYPE_NODES = ("primitive_type", "type_identifier")
@@ -22,10 +22,31 @@ STDINT = {
 }
 
 
+# <stdint.h>'s constant macros: the suffix each pastes onto its literal (the
+# long-long patch, later in the series, turns LL/ULL into C89 constants).
+CONSTANT_MACROS = {
+    "INT8_C": "", "INT16_C": "", "INT32_C": "", "UINT8_C": "U", "UINT16_C": "U",
+    "UINT32_C": "U", "INT64_C": "LL", "UINT64_C": "ULL", "INTMAX_C": "LL", "UINTMAX_C": "ULL",
+}
+
+
 @rule("stdint-types")
 def stdint_types(unit: Unit) -> list[Edit]:
     edits = remove_includes(unit, {"stdint.h", "inttypes.h"}, "<stdint.h>/<inttypes.h> do not exist in C89")
     edits += rename(unit, STDINT, "{name} is a C99 <stdint.h> type", TYPE_NODES)
+    for call, name in calls(unit, CONSTANT_MACROS):
+        args = arguments(call)
+        literal = args[0] if len(args) == 1 else None
+        sign = ""
+        if literal is not None and literal.type == "unary_expression" and \
+                unit.text(literal)[:1] in "-+" and literal.named_children:
+            sign, literal = unit.text(literal)[0], literal.named_children[-1]
+        if literal is None or literal.type != "number_literal" or \
+                not unit.text(literal).rstrip("uUlL")[-1:].isalnum():
+            raise unit.error(call, f"{name}() of something other than an integer literal: not handled")
+        number = unit.text(literal).rstrip("uUlL")
+        edits.append(Edit(call.start_byte, call.end_byte, f"({sign}{number}{CONSTANT_MACROS[name]})",
+                          f"{name}() comes from <stdint.h>"))
     return edits
 
 

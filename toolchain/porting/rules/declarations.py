@@ -84,10 +84,17 @@ def for_declarations(unit: Unit) -> list[Edit]:
     return edits
 
 
+def _lead(unit: Unit, offset: int) -> str:
+    """The blanks that start the line ``offset`` is on."""
+    start = unit.source.rfind(b"\n", 0, offset) + 1
+    line = unit.source[start:offset].decode("latin-1")
+    return line[:len(line) - len(line.lstrip(" \t"))]
+
+
 def _block_edits(unit: Unit, block: Node) -> list[Edit]:
     """Open a block at each declaration that follows a statement in ``block``."""
     edits = []
-    closers: list[str | None] = []
+    closers: list[str] = []
     seen_statement = False
     for child in block.named_children:
         if child.type in NEUTRAL:
@@ -96,16 +103,16 @@ def _block_edits(unit: Unit, block: Node) -> list[Edit]:
             if seen_statement:
                 edits.append(Edit(child.start_byte, child.start_byte, open_block(unit, child.start_byte),
                                   "declaration after a statement is C99"))
-                closers.append(line_indent(unit, child.start_byte))
+                closers.append(_lead(unit, child.start_byte))
                 seen_statement = False
         else:
             seen_statement = True
     if closers:
         close = block.children[-1]
         close_indent = line_indent(unit, close.start_byte)
-        if close_indent is None or any(c is None for c in closers):
-            edits.append(Edit(close.start_byte, close.start_byte, "}" * len(closers), ""))
-        else:
+        if close_indent is None:  # a block on one line stays on one line: "... } }"
+            edits.append(Edit(close.start_byte, close.start_byte, "} " * len(closers), ""))
+        else:  # each new "}" on its own line, indented as the line its "{" is on
             at = close.start_byte - len(close_indent)
             edits.append(Edit(at, at, "".join(f"{c}}}\n" for c in reversed(closers)), ""))
     return edits
