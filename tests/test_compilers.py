@@ -14,7 +14,7 @@ import pytest
 
 from toolchain import compilers, paths, render, sources
 from toolchain.compilers import borland
-from toolchain.targets import Target, load_target
+from toolchain.targets import Target, load_target, resolve
 
 FAKE = Path(__file__).parent / "fixtures" / "fakebcc" / "fake.c"
 
@@ -34,7 +34,7 @@ def test_borland_driver_compiles_each_file_and_links_with_response_files(
     fake_bcc_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BCC_ROOT", str(fake_bcc_root))
-    target, found, why = compilers.resolve("win98")
+    target, found, why = resolve("win98")
     assert target.name == "win98-bcc" and found.found, why  # the alias prefers Borland when present
     assert found.wrapper == ("wine",)
     srcset = sources.lay_sources(sources.engine_files(target), tmp_path / "src")

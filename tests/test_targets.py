@@ -10,7 +10,7 @@ import pytest
 from toolchain import compilers, docs, paths
 from toolchain.compilers import Discovery
 from toolchain.errors import ConfigError
-from toolchain.targets import is_83, load_target, target_names
+from toolchain.targets import is_83, load_target, resolve, target_names
 
 
 def test_every_shipped_target_loads() -> None:
@@ -133,15 +133,15 @@ def test_win98_alias_prefers_borland_then_watcom_then_mingw(monkeypatch: pytest.
 
     monkeypatch.setattr(compilers, "discover", fake_discover)
     installed.update({"mingw"})
-    t, found, why = compilers.resolve("win98")
+    t, found, why = resolve("win98")
     assert t.name == "win98-mingw" and found.found
     assert "borland missing" in why and "watcom missing" in why
     installed.add("watcom")
-    assert compilers.resolve("win98")[0].name == "win98-owc"
+    assert resolve("win98")[0].name == "win98-owc"
     installed.add("borland")
-    assert compilers.resolve("win98")[0].name == "win98-bcc"
+    assert resolve("win98")[0].name == "win98-bcc"
     installed.clear()
-    t, found, why = compilers.resolve("win98")
+    t, found, why = resolve("win98")
     assert t.name == "win98-bcc" and not found.found and "no compiler found" in why
 
 

@@ -27,6 +27,7 @@ from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import DEMO_DIR, ModelPair, pick_model
 from toolchain.package import write_manifest, write_zip
 from toolchain.smoke import family_of, smoke_test
+from toolchain import targets
 from toolchain.targets import Target
 
 MEDIA_KINDS = ("floppy", "iso")
@@ -62,11 +63,6 @@ class BuildResult:
     media: list[Path] = field(default_factory=list)
     audit: str = ""  # the audit's verdict line, empty for a source kit
     smoke: str = ""  # what the test run of RUN.EXE showed, empty for a source kit
-
-
-def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
-    """A target name or alias -> (target, discovery, why): ``compilers.resolve``."""
-    return compilers.resolve(name)
 
 
 FLOPPY_BYTES = 1_457_664  # what one 1.44 MB FAT12 disk holds (2847 clusters of 512 bytes)
@@ -305,7 +301,7 @@ def pick_program(files: list[Path], program: str | None) -> tuple[list[Path], st
 def build(opts: BuildOptions, console: Console) -> BuildResult:
     """Run the whole pipeline for one target; raise RetroError on any failure."""
     check_options(opts)
-    target, found, why = compilers.resolve(opts.target)
+    target, found, why = targets.resolve(opts.target)
     console.print(f"[bold]target[/bold] {why}")
     _run_bat(target, opts, opts.steps)  # a prompt RUN.BAT cannot hold is refused before any work
     pair = pick_model(opts.model, opts.tokenizer, opts.models_dir)

@@ -35,7 +35,7 @@ def audit(c, exe, target=None, os=None, cpu=None, symbols=None, map=None, json=F
 
 def platform_of(target: str) -> tuple[str, str]:
     """(os, cpu) of a target or alias, through the one resolver every task uses."""
-    from toolchain.compilers import resolve
+    from toolchain.targets import resolve
 
     t = resolve(target)[0]
     return t.platform.os, t.platform.cpu

@@ -25,7 +25,7 @@ def _platform(target: str | None) -> Platform | None:
     """The target's platform (an alias such as win98 means its first target: they share one)."""
     if not target:
         return None
-    from toolchain.compilers import resolve
+    from toolchain.targets import resolve
 
     return resolve(target)[0].platform
 
@@ -190,7 +190,7 @@ def _serve(config: Any, bundle: str | None, target: str | None, bind: str, port_
     if bundle:
         source = Path(bundle)
     else:
-        from toolchain.compilers import resolve
+        from toolchain.targets import resolve
 
         s = settings.from_layers(config, target=target)
         source = settings.anchored(s.out) / f"retrollama-{resolve(s.target)[0].name}.zip"

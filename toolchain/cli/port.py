@@ -16,7 +16,7 @@ def _family(target: str | None, compiler: str | None) -> str:
     if target and compiler:
         raise PortError("give --target or --compiler, not both")
     if target:
-        from toolchain.compilers import resolve
+        from toolchain.targets import resolve
 
         return resolve(target)[0].compiler.family
     return compiler or "gcc"

@@ -15,10 +15,12 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, cast
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol, cast
 
 from toolchain.errors import ConfigError
-from toolchain.targets import Target, aliases, load_target
+
+if TYPE_CHECKING:  # targets.resolve calls discover: at run time only targets imports us
+    from toolchain.targets import Target
 
 
 @dataclass(frozen=True)
@@ -138,27 +140,3 @@ def compile_command(target: Target, source: str, obj: str, cc: str | None = None
     if own is not None:
         return cast(list[str], own(target, source, obj, cc))
     return [cc or target.compiler.cc, *compile_flags(target), "-c", "-o", obj, source]
-
-
-def resolve(name: str) -> tuple[Target, Discovery, str]:
-    """A target name or alias -> (target, its compiler discovery, why chosen).
-
-    The one resolver every task uses: an alias stands for the first of its
-    targets whose compiler is installed here, else for its first target.
-    """
-    table = aliases()
-    if name not in table:
-        target = load_target(name)
-        return target, discover(target), f"{name}"
-    skipped: list[str] = []
-    candidates = [load_target(n) for n in table[name]]
-    for target in candidates:
-        found = discover(target)
-        if found.found:
-            why = f"{name} -> {target.name}: {target.compiler.name} found at {found.where}"
-            if skipped:
-                why += " (" + "; ".join(skipped) + ")"
-            return target, found, why
-        skipped.append(f"{target.compiler.name}: {found.where}")
-    first = candidates[0]
-    return first, discover(first), f"{name} -> {first.name}: no compiler found (" + "; ".join(skipped) + ")"

@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from toolchain.compilers import Built, Discovery, which
 from toolchain.errors import BuildError
-from toolchain.targets import Target
 from toolchain.wine import wine_env
+
+if TYPE_CHECKING:
+    from toolchain.targets import Target
 
 object_suffix = ".obj"
 define_prefix = "-D"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from toolchain import paths
 from toolchain.compilers import Built, Discovery, compile_flags, which
 from toolchain.errors import AuditError, BuildError
-from toolchain.targets import Target
+
+if TYPE_CHECKING:
+    from toolchain.targets import Target
 
 object_suffix = ".o"
 define_prefix = "-D"

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from toolchain.compilers import Built, Discovery, which
 from toolchain.errors import BuildError
-from toolchain.targets import Target
+
+if TYPE_CHECKING:
+    from toolchain.targets import Target
 
 object_suffix = ".obj"
 define_prefix = "-d"
