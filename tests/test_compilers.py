@@ -54,7 +54,7 @@ def test_borland_discovery_needs_both_tools(tmp_path: Path) -> None:
     (tmp_path / "BIN" / "BCC32.EXE").write_bytes(b"MZ")
     target = load_target("win98-bcc")
     found = compilers.discover(target, {"BCC_ROOT": str(tmp_path), "PATH": os.environ["PATH"]})
-    assert not found.found and "no BIN/TLINK32.EXE" in found.where
+    assert not found.found and "no BIN/TLINK32.EXE" in str(found.problem)
     (tmp_path / "BIN" / "tlink32.exe").write_bytes(b"MZ")  # any case, as on FAT
     found = compilers.discover(target, {"BCC_ROOT": str(tmp_path), "PATH": os.environ["PATH"]})
     assert found.found == (shutil.which("wine") is not None)
@@ -108,7 +108,9 @@ class OneFile:
     @staticmethod
     def discover(target: Target, environ: Mapping[str, str]) -> compilers.Discovery:
         cc = compilers.which(target.compiler.cc, environ)
-        return compilers.Discovery(cc is not None, cc or f"{target.compiler.cc} not on PATH")
+        if cc is None:
+            return compilers.Discovery(problem=f"{target.compiler.cc} not on PATH")
+        return compilers.Discovery(Path(cc))
 
     @staticmethod
     def build(target: Target, src_dir: Path, makefile: str, found: compilers.Discovery) -> compilers.Built:

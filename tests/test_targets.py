@@ -128,8 +128,8 @@ def test_win98_alias_prefers_borland_then_watcom_then_mingw(monkeypatch: pytest.
 
     def fake_discover(target, environ=None):
         if target.compiler.family in installed:
-            return Discovery(True, f"/opt/{target.compiler.family}")
-        return Discovery(False, f"{target.compiler.family} missing")
+            return Discovery(Path(f"/opt/{target.compiler.family}"))
+        return Discovery(problem=f"{target.compiler.family} missing")
 
     monkeypatch.setattr(compilers, "discover", fake_discover)
     installed.update({"mingw"})
@@ -149,17 +149,17 @@ def test_compiler_discovery_reports_what_is_missing(tmp_path: Path) -> None:
     from toolchain import compilers
 
     bcc = load_target("win98-bcc")
-    assert "$BCC_ROOT is not set" in compilers.discover(bcc, {"PATH": "/usr/bin"}).where
-    assert "no BIN/BCC32.EXE" in compilers.discover(bcc, {"BCC_ROOT": str(tmp_path), "PATH": "/usr/bin"}).where
+    assert "$BCC_ROOT is not set" in compilers.discover(bcc, {"PATH": "/usr/bin"}).problem
+    assert "no BIN/BCC32.EXE" in compilers.discover(bcc, {"BCC_ROOT": str(tmp_path), "PATH": "/usr/bin"}).problem
     owc = load_target("win98-owc")
-    assert "$WATCOM is not set" in compilers.discover(owc, {"PATH": "/usr/bin"}).where
-    assert "no wcl386" in compilers.discover(owc, {"WATCOM": str(tmp_path), "PATH": "/usr/bin"}).where
+    assert "$WATCOM is not set" in compilers.discover(owc, {"PATH": "/usr/bin"}).problem
+    assert "no wcl386" in compilers.discover(owc, {"WATCOM": str(tmp_path), "PATH": "/usr/bin"}).problem
     (tmp_path / "binl64").mkdir()
     (tmp_path / "binl64" / "wcl386").write_text("")
     found = compilers.discover(owc, {"WATCOM": str(tmp_path), "PATH": "/usr/bin"})
-    assert found.found and found.where.endswith("binl64/wcl386")
+    assert found.found and str(found.path).endswith("binl64/wcl386")
     mingw = load_target("win98-mingw")
-    assert "not on PATH" in compilers.discover(mingw, {"PATH": str(tmp_path)}).where
+    assert "not on PATH" in compilers.discover(mingw, {"PATH": str(tmp_path)}).problem
 
 
 def test_generated_docs_are_current() -> None:

@@ -368,7 +368,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
                 console.print(f"[bold]link[/bold]   {surface(target, src_dir)}")
     else:
         notes.append(
-            f"{target.compiler.name} is not installed here ({found.where}); "
+            f"{target.compiler.name} is not installed here ({found.problem}); "
             f"wrote a source kit: build RUN.EXE on the old PC with SRC\\BUILD.BAT"
         )
 

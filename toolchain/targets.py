@@ -373,10 +373,10 @@ def resolve(name: str) -> tuple[Target, compilers.Discovery, str]:
     for target in candidates:
         found = compilers.discover(target)
         if found.found:
-            why = f"{name} -> {target.name}: {target.compiler.name} found at {found.where}"
+            why = f"{name} -> {target.name}: {target.compiler.name} found at {found.path}"
             if skipped:
                 why += " (" + "; ".join(skipped) + ")"
             return target, found, why
-        skipped.append(f"{target.compiler.name}: {found.where}")
+        skipped.append(f"{target.compiler.name}: {found.problem}")
     first = candidates[0]
     return first, compilers.discover(first), f"{name} -> {first.name}: no compiler found (" + "; ".join(skipped) + ")"

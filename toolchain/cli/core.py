@@ -157,7 +157,7 @@ def _targets():
         table.add_column(col)
     for t in good:
         d = compilers.discover(t)
-        status = f"[green]{d.where}[/green]" if d.found else f"[yellow]{d.where}[/yellow]"
+        status = f"[green]{d.status}[/green]" if d.found else f"[yellow]{d.status}[/yellow]"
         table.add_row(t.name, f"{t.platform.os_name} / {t.platform.cpu}", t.compiler.name, status)
     console = Console()
     console.print(table)

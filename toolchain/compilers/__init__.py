@@ -27,11 +27,24 @@ if TYPE_CHECKING:  # targets.resolve calls discover: at run time only targets im
 class Discovery:
     """Whether a target's compiler is usable here, and how to call it."""
 
-    found: bool
-    where: str  # a path when found, otherwise what is missing and how to fix it
+    path: Path | None = None  # the compiler driver, when it is found
+    problem: str | None = None  # otherwise what is missing and how to fix it
     root: Path | None = None
     wrapper: tuple[str, ...] = ()  # e.g. ("wine",) for Windows-hosted tools
     env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.problem is None):
+            raise ValueError("a Discovery has either a path or a problem")
+
+    @property
+    def found(self) -> bool:
+        return self.path is not None
+
+    @property
+    def status(self) -> str:
+        """The path, or what is missing: one line for tables and messages."""
+        return str(self.path) if self.path is not None else str(self.problem)
 
 
 @dataclass(frozen=True)
