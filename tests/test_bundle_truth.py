@@ -16,7 +16,7 @@ from toolchain import build, render
 from toolchain.llama2 import quant
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint
 from toolchain.modelpick import ModelPair
-from toolchain.models.inspect import estimate
+from toolchain.models.fit import estimate
 from toolchain.targets import load_target
 
 MB = 1 << 20

@@ -94,7 +94,7 @@ def _runtime_facts(target: Target) -> dict[str, object]:
 def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, object]:
     """What README.TXT says about the model: size, memory and time for the file actually bundled."""
     from toolchain.llama2.quant import read_any_config
-    from toolchain.models.inspect import estimate
+    from toolchain.models.fit import estimate
 
     config, group_size = read_any_config(pair.checkpoint)
     seq_len = config.seq_len

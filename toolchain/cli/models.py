@@ -32,7 +32,7 @@ def _platform(target: str | None) -> Platform | None:
 
 def _ram(ram: str | None, target: str | None) -> tuple[int | None, int | None, str]:
     """(RAM bytes, largest file bytes, where the RAM figure comes from)."""
-    from toolchain.models.inspect import parse_size
+    from toolchain.models.fit import parse_size
 
     platform = _platform(target)
     max_file = platform.max_file_bytes if platform else None
@@ -60,7 +60,7 @@ def list_models(c, ram=None, target=None, steps="256"):
 @user_errors
 def _list(ram: str | None, target: str | None, steps_text: str) -> None:
     steps = int_option("steps", steps_text)
-    from toolchain.models import inspect, registry
+    from toolchain.models import fit, registry
 
     available, max_file, why = _ram(ram, target)
     table = Table(title=f"models (cache: {registry.cache_dir()})")
@@ -75,13 +75,13 @@ def _list(ram: str | None, target: str | None, steps_text: str) -> None:
         size = f"{entry.size / MB:.1f}" if entry.size else "?"
         row = [entry.name, entry.kind, size]
         if entry.config is not None:
-            est = inspect.estimate_config(entry.config.to_config(), file_bytes=entry.size, steps=steps,
+            est = fit.estimate_config(entry.config.to_config(), file_bytes=entry.size, steps=steps,
                                           max_file_bytes=max_file)
             row += [f"{est.params / 1e6:.2f}M", f"{est.ram_bytes / MB:.1f}", f"{est.ram_bytes_int8 / MB:.1f}",
                     f"{est.tok_per_s_p2_350:.2f}"]
             if available:
                 fp32 = est.fits(available)
-                int8 = inspect.estimate_config(entry.config.to_config(), steps=steps, quant="int8").fits(available)
+                int8 = fit.estimate_config(entry.config.to_config(), steps=steps, quant="int8").fits(available)
                 row.append("fp32" if fp32 else ("int8 only" if int8 else "no"))
         else:
             row += ["", "", "", ""] + ([""] if available else [])
@@ -131,14 +131,14 @@ def inspect_model(c, model, tokenizer=None, ram=None, steps="256", target=None, 
 @user_errors
 def _inspect(model: str, tokenizer: str | None, ram: str | None, steps_text: str, target: str | None,
              quant: str) -> None:
-    from toolchain.models import inspect, registry
+    from toolchain.models import fit, registry
 
     steps = int_option("steps", steps_text)
     available, max_file, why = _ram(ram, target)
     tok = Path(tokenizer) if tokenizer else None
     path = Path(model)
     if path.is_file():
-        est = inspect.estimate(path, steps=steps, tokenizer=tok, quant=quant, max_file_bytes=max_file)
+        est = fit.estimate(path, steps=steps, tokenizer=tok, quant=quant, max_file_bytes=max_file)
         title = str(path)
     elif path.suffix or "/" in model:
         raise ConfigError(f"{model}: no such checkpoint file (or registry name; see `invoke models`)")
@@ -152,14 +152,14 @@ def _inspect(model: str, tokenizer: str | None, ram: str | None, steps_text: str
             tok_path = registry.cached_path(entries[entry.tokenizer])
             tok = tok_path if tok_path.is_file() else None
         if cached.is_file():
-            est = inspect.estimate(cached, steps=steps, tokenizer=tok, quant=quant, max_file_bytes=max_file)
+            est = fit.estimate(cached, steps=steps, tokenizer=tok, quant=quant, max_file_bytes=max_file)
             title = f"{entry.name} ({cached})"
         else:
-            est = inspect.estimate_config(entry.config.to_config(), file_bytes=entry.size, steps=steps,
+            est = fit.estimate_config(entry.config.to_config(), file_bytes=entry.size, steps=steps,
                                           tokenizer=tok, quant=quant, max_file_bytes=max_file)
             title = f"{entry.name} (from the registry; not downloaded)"
     print(title)
-    for line in inspect.report(est, available):
+    for line in fit.report(est, available):
         print(f"  {line}")
     if available:
         print(f"  (RAM from {why})")
