@@ -8,7 +8,7 @@ import pytest
 
 from toolchain import cycles
 from toolchain.errors import ConfigError, ModelError
-from toolchain.llama2.checkpoint import Config, expected_file_size
+from toolchain.llama2.checkpoint import Config, fp32_file_bytes
 from toolchain.models import fit, registry
 
 MB = 1024 * 1024
@@ -96,7 +96,7 @@ def test_garbage_is_refused_with_the_file_name(tmp_path: Path) -> None:
 def test_file_system_limits() -> None:
     # ~3 GB of weights: over FAT16's 2 GB, under FAT32's 4 GB.
     big = Config(dim=4096, hidden_dim=11008, n_layers=32, n_heads=32, n_kv_heads=32, vocab_size=32000, seq_len=2048)
-    size = expected_file_size(big)
+    size = fp32_file_bytes(big)
     assert 2**31 < size < 2**32 - 2 or size > 2**32  # sanity of the shape
     est = fit.estimate_config(big, file_bytes=3 * 1024 * MB)
     assert any("FAT16's largest file" in p for p in est.problems)

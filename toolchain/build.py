@@ -151,7 +151,7 @@ def _int8_advice(target: Target, facts: dict[str, object], reserve_mb: int = 24,
 
     int8_bytes = est.ram_bytes_int8  # type: ignore[attr-defined]
     config = est.config  # type: ignore[attr-defined]
-    int8_file = quant.expected_file_size(config, quant.default_group_size(config))
+    int8_file = quant.int8_file_bytes(config, quant.default_group_size(config))
     int8_floppies = -(-int8_file // FLOPPY_BYTES)
     disks = "floppy" if int8_floppies == 1 else "floppies"
     why = (f"needs about {facts['ram_mb']} MB + {reserve_mb} MB for {os_word} "

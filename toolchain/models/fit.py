@@ -28,7 +28,7 @@ import yaml
 from toolchain import paths
 from toolchain.cycles import estimate_tok_s
 from toolchain.errors import ConfigError, ModelError
-from toolchain.llama2.checkpoint import Config, describe, expected_file_size
+from toolchain.llama2.checkpoint import Config, describe, fp32_file_bytes
 from toolchain.llama2.tokenizer import Tokenizer
 
 COST_FILE = paths.DATA_DIR / "cost_model.yaml"
@@ -200,7 +200,7 @@ def estimate(
     est = estimate_config(
         config, file_bytes=have, steps=steps, tokenizer=tokenizer, quant=quant, max_file_bytes=max_file_bytes
     )
-    want = expected_file_size(config) if group_size is None else q8.expected_file_size(config, group_size)
+    want = fp32_file_bytes(config) if group_size is None else q8.int8_file_bytes(config, group_size)
     if have != want:
         est.problems.insert(
             0, f"{checkpoint} is {have} bytes but its header ({describe(config)}) needs {want}: "
@@ -226,7 +226,7 @@ def estimate_config(
     cm = cost_model()
     c = config
     run = min(steps, c.seq_len)
-    file_bytes = expected_file_size(c) if file_bytes is None else file_bytes
+    file_bytes = fp32_file_bytes(c) if file_bytes is None else file_bytes
     problems: list[str] = []
 
     vocab = None
@@ -246,7 +246,7 @@ def estimate_config(
     else:
         tok_bytes = _tokenizer_bytes(4 + c.vocab_size * (8 + 6), c.vocab_size)  # ~6-byte pieces
 
-    fp32_weights = expected_file_size(c) - 28
+    fp32_weights = fp32_file_bytes(c) - 28
     common = _state_bytes(c, run) + tok_bytes
     ram = fp32_weights + common
     ram_int8 = _int8_weight_bytes(c, cm.int8_group_size) + common
