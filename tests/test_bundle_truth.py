@@ -143,7 +143,7 @@ def test_build_options_reach_run_bat_and_readme(models: dict[str, Path], tmp_pat
 @pytest.mark.parametrize("option, value, message", [
     ("--prompt", 'He said "hi" 100%', "--prompt 'He said \"hi\" 100%': contains '\"'"),
     ("--prompt", "Hi > RUN.EXE", "contains '>'"),
-    ("--temperature", "hot", "--temperature 'hot': not a number"),
+    ("--temperature", "hot", "--temperature 'hot': must be a number"),
     ("--seed", "4.5", "--seed '4.5': must be a whole number"),
     ("--topp", "2", "--topp 2: must be between 0 and 1"),
 ])

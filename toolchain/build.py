@@ -21,13 +21,12 @@ from typing import Iterator
 
 from rich.console import Console
 
-from toolchain import compilers, paths, render, settings, sources
+from toolchain import compilers, package, paths, render, settings, sources, targets
 from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import DEMO_DIR, ModelPair, pick_model
 from toolchain.package import write_manifest, write_zip
 from toolchain.smoke import family_of, smoke_test
-from toolchain import targets
 from toolchain.targets import Target
 
 MEDIA_KINDS = ("floppy", "iso")
@@ -384,7 +383,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
         smoke_detail = smoke.detail
     write_manifest(bundle)
-    zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
+    zip_path = write_zip(bundle, package.zip_path(opts.out, target.name))
     out = BuildResult(target, zip_path, exe is not None, bundle, notes, audit=verdict, smoke=smoke_detail)
     for kind in opts.media:
         out.media += _write_media(kind, bundle, opts.out, target)

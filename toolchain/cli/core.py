@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from invoke import Collection, Context, Exit
+from invoke import Context, Exit
 from rich.console import Console
 from rich.table import Table
 
 from toolchain import paths, settings
 from toolchain.build import BuildOptions
-from toolchain.cli.common import add_tasks, int_option, task, user_errors
+from toolchain.cli.common import int_option, number_option, task
 from toolchain.dosbatch import REFUSED_HELP
 from toolchain.errors import ConfigError
 
@@ -45,27 +45,30 @@ def build(c, target=None, model=None, tokenizer=None, out=None, source=None, pro
           steps=None, media=None, program=None, all_=False, targets=None, models=None, jobs=None,
           temperature=None, topp=None, seed=None):
     """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
+    sampling = (temperature, topp, seed)
     if all_ or targets or models or jobs:
         _build_all(c, all_, targets, models, jobs, target=target, model=model, tokenizer=tokenizer, out=out,
-                   source=source, prompt=prompt, steps=steps, media=media, program=program,
-                   sampling=(temperature, topp, seed))
+                   source=source, prompt=prompt, steps=steps, media=media, program=program, sampling=sampling)
         return
-    _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, (temperature, topp, seed))
+    from toolchain.build import build as run_build
 
-
-def _float_option(name: str, value: object) -> float:
-    try:
-        return float(str(value))
-    except ValueError:
-        raise ConfigError(f"--{name} {value!r}: not a number") from None
+    opts, _ = _options(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling)
+    console = _console()
+    result = run_build(opts, console)
+    for note in result.notes:
+        console.print(note)
+    for image in result.media:
+        console.print(f"[bold]media[/bold]  {image}")
+    kind = "bundle" if result.exe_built else "source kit, no RUN.EXE"
+    console.print(f"[bold green]wrote[/bold green] {result.zip_path} ({kind})")
 
 
 def _sampling(sampling: tuple[object, object, object]) -> tuple[float, float, int | None]:
     """--temperature, --topp, --seed -> BuildOptions fields (RUN.BAT's defaults)."""
     temperature, topp, seed = sampling
     return (
-        1.0 if temperature is None else _float_option("temperature", temperature),
-        0.9 if topp is None else _float_option("topp", topp),
+        1.0 if temperature is None else number_option("temperature", temperature),
+        0.9 if topp is None else number_option("topp", topp),
         None if seed is None else int_option("seed", seed),
     )
 
@@ -97,23 +100,8 @@ def _options(c: Context, target: str | None, model: str | None, tokenizer: str |
     return opts, s
 
 
-@user_errors
-def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling=(None, None, None)):
-    from toolchain.build import build as run_build
-
-    opts, _ = _options(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling)
-    console = _console()
-    result = run_build(opts, console)
-    for note in result.notes:
-        console.print(note)
-    for image in result.media:
-        console.print(f"[bold]media[/bold]  {image}")
-    kind = "bundle" if result.exe_built else "source kit, no RUN.EXE"
-    console.print(f"[bold green]wrote[/bold green] {result.zip_path} ({kind})")
-
-
-@user_errors
 def _build_all(c, all_, targets, models, jobs, *, target, model, tokenizer, **common):
+    """``build --all``: every selected (target, model) pair, then one summary table."""
     from toolchain import matrix
     from toolchain.build import check_options
     from toolchain.targets import aliases, target_names
@@ -142,13 +130,7 @@ def _build_all(c, all_, targets, models, jobs, *, target, model, tokenizer, **co
 @task
 def targets(c):
     """List the targets, their compilers, and where each compiler was found or what is missing."""
-    _targets()
-
-
-@user_errors
-def _targets():
     from toolchain import compilers
-    from toolchain.errors import ConfigError
     from toolchain.targets import aliases, load_all
 
     good, problems = load_all()
@@ -185,18 +167,7 @@ def test(c, k=None, x=False):
 @task
 def docs(c):
     """Regenerate the README's targets table and targets/schema.json from the target files."""
-    _docs()
-
-
-@user_errors
-def _docs():
     from toolchain.docs import update
 
     for path in update() or ["(nothing changed)"]:
         print(path)
-
-
-def register(ns: Collection) -> None:
-    """Add the core tasks and their default settings."""
-    add_tasks(ns, build, targets, test, docs)
-    ns.configure({"retrollama": settings.defaults()})
