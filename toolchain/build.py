@@ -338,6 +338,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
         files, which = pick_program([src_dir / p.name for p in result.files], opts.program)
         for f in sorted(set(src_dir.glob("*.c")) - set(files)):
             f.unlink()
+        files = sources.add_startup(target, files, src_dir)
         srcset = render.SourceSet(
             tuple(sorted(p.name for p in files if p.suffix == ".c")),
             tuple(sorted(p.name for p in files if p.suffix == ".h")),
