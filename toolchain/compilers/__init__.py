@@ -11,7 +11,9 @@ family a target has.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,11 +93,14 @@ def register(family: str, module: object) -> None:
 
 
 def registry() -> dict[str, Toolchain]:
-    """family name -> module implementing the Toolchain protocol."""
-    from toolchain.compilers import borland, mingw, watcom
+    """family name -> module implementing the Toolchain protocol.
 
-    return {"mingw": cast(Toolchain, mingw), "watcom": cast(Toolchain, watcom),
-            "borland": cast(Toolchain, borland), **_REGISTERED}
+    Every module of this package is a family named after it, so a new
+    built-in compiler is registered by adding its module; nothing lists them.
+    """
+    found = {info.name: cast(Toolchain, importlib.import_module(f"{__name__}.{info.name}"))
+             for info in pkgutil.iter_modules(__path__)}
+    return {**found, **_REGISTERED}
 
 
 def toolchain_for(target: Target) -> Toolchain:
