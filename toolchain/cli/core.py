@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 from invoke import Context, Exit
 from rich.console import Console
@@ -63,14 +64,24 @@ def build(c, target=None, model=None, tokenizer=None, out=None, source=None, pro
     console.print(f"[bold green]wrote[/bold green] {result.zip_path} ({kind})")
 
 
-def _sampling(sampling: tuple[object, object, object]) -> tuple[float, float, int | None]:
-    """--temperature, --topp, --seed -> BuildOptions fields (RUN.BAT's defaults)."""
+class _Sampling(TypedDict, total=False):
+    temperature: float
+    topp: float
+    seed: int
+
+
+def _sampling(sampling: tuple[object, object, object]) -> _Sampling:
+    """--temperature, --topp, --seed as BuildOptions fields: only those given,
+    so RUN.BAT's defaults stay where they are written (BuildOptions)."""
     temperature, topp, seed = sampling
-    return (
-        1.0 if temperature is None else number_option("temperature", temperature),
-        0.9 if topp is None else number_option("topp", topp),
-        None if seed is None else int_option("seed", seed),
-    )
+    given = _Sampling()
+    if temperature is not None:
+        given["temperature"] = number_option("temperature", temperature)
+    if topp is not None:
+        given["topp"] = number_option("topp", topp)
+    if seed is not None:
+        given["seed"] = int_option("seed", seed)
+    return given
 
 
 def _options(c: Context, target: str | None, model: str | None, tokenizer: str | None, out: str | None,
@@ -80,7 +91,6 @@ def _options(c: Context, target: str | None, model: str | None, tokenizer: str |
     """The command line and the settings layers -> BuildOptions (checked before anything is built)."""
     s = settings.from_layers(c.config.get("retrollama"), target=target, prompt=prompt,
                              steps=None if steps is None else int_option("steps", steps))
-    temperature, topp, seed = _sampling(sampling)
     opts = BuildOptions(
         target=s.target,
         model=model,
@@ -93,9 +103,7 @@ def _options(c: Context, target: str | None, model: str | None, tokenizer: str |
         work=settings.anchored(s.work),
         media=tuple(m.strip() for m in media.split(",")) if media else (),
         program=program,
-        temperature=temperature,
-        topp=topp,
-        seed=seed,
+        **_sampling(sampling),
     )
     return opts, s
 
