@@ -79,3 +79,12 @@ def test_every_task_with_a_target_resolves_the_alias_through_targets_resolve(
         assert asked == ["win98"], name
         tried.append(name)
     assert {"build", "audit", "serve", "port", "inspect", "models.list"} <= set(tried), tried
+
+
+def test_the_task_names_users_type_stay_the_same() -> None:
+    # README, CI and users' scripts call these names; models.list is also `invoke models`.
+    assert sorted(tasks.ns.task_names) == sorted([
+        "audit", "bench", "build", "demo-model", "docs", "inspect", "port", "quantize", "serve", "targets",
+        "test", "validate-patches", "models.fetch", "models.list",
+    ])
+    assert tasks.ns.collections["models"].default == "list"
