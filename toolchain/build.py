@@ -176,7 +176,7 @@ def _dos_memory_lines(steps: int) -> list[str]:
     users pick a model by the RAM they have, and have no Task Manager to ask."""
     from toolchain.audit.platforms import load_yaml
     from toolchain.models import registry
-    from toolchain.models.inspect import estimate_config
+    from toolchain.models.fit import estimate_config
 
     reserve = int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"])
 
