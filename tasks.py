@@ -1,14 +1,23 @@
 """retrollama's invoke tasks: a thin face over the ``toolchain`` package.
 
-Each module in ``toolchain/cli`` adds its tasks to the collection through
-``register(ns)``; the work itself lives in the stage modules of ``toolchain``.
-Run ``invoke --list`` for the tasks and ``invoke --help TASK`` for options.
+One plain Collection, assembled area by area from ``toolchain/cli``; each
+task parses its options and calls a stage module of ``toolchain``.  Run
+``invoke --list`` for the tasks and ``invoke --help TASK`` for options.
 """
 
 from invoke import Collection
 
-from toolchain.cli import audit, core, models, port, bench, quant
+from toolchain import settings
+from toolchain.cli import audit, bench, core, models, port, quant, serve
 
-ns = Collection()
-for module in (core, audit, models, port, bench, quant):
-    module.register(ns)
+ns = Collection(
+    # build and its inputs
+    core.build, core.targets, core.docs, core.test,
+    # checking what was built
+    audit.audit, bench.bench,
+    # models, and getting a bundle onto the old PC
+    models.models, models.inspect_model, models.demo_model, quant.quantize, serve.serve,
+    # porting a C99 tree
+    port.port, port.validate_patches,
+)
+ns.configure({"retrollama": settings.defaults()})

@@ -242,6 +242,19 @@ def test_build_from_a_ported_c99_tree(tmp_path: Path) -> None:
     assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before  # the user's tree is untouched
 
 
+@pytest.mark.wine
+def test_a_ported_tree_for_a_pre_p6_target_links_with_the_own_startup(tmp_path: Path) -> None:
+    src = Path(__file__).parent / "fixtures" / "port" / "runner"
+    proc = invoke("build", "--target", "win95-p5", "--source", str(src), "--out", str(tmp_path),
+                  env={"INVOKE_RETROLLAMA_WORK": str(tmp_path / "work")})
+    assert proc.returncode == 0, proc.stderr
+    assert "PASS: RUN.EXE will load and run on win95/pentium" in proc.stderr
+    assert "ran under Wine: 'Once upon a time, there was a" in proc.stderr
+    with zipfile.ZipFile(tmp_path / "retrollama-win95-p5.zip") as zf:
+        names = set(zf.namelist())
+    assert {"RUN.EXE", "SRC/RUN.C", "SRC/WINSTART.C", "SRC/MSVCRTFN.C"} <= names
+
+
 def test_build_from_a_tree_with_several_programs_builds_run_c(tmp_path: Path) -> None:
     src = tmp_path / "tree"
     src.mkdir()

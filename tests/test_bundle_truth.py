@@ -16,7 +16,7 @@ from toolchain import build, render
 from toolchain.llama2 import quant
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint
 from toolchain.modelpick import ModelPair
-from toolchain.models.inspect import estimate
+from toolchain.models.fit import estimate
 from toolchain.targets import load_target
 
 MB = 1 << 20
@@ -143,7 +143,7 @@ def test_build_options_reach_run_bat_and_readme(models: dict[str, Path], tmp_pat
 @pytest.mark.parametrize("option, value, message", [
     ("--prompt", 'He said "hi" 100%', "--prompt 'He said \"hi\" 100%': contains '\"'"),
     ("--prompt", "Hi > RUN.EXE", "contains '>'"),
-    ("--temperature", "hot", "--temperature 'hot': not a number"),
+    ("--temperature", "hot", "--temperature 'hot': must be a number"),
     ("--seed", "4.5", "--seed '4.5': must be a whole number"),
     ("--topp", "2", "--topp 2: must be between 0 and 1"),
 ])

@@ -14,7 +14,7 @@ import pytest
 
 from toolchain import compilers, paths, render, sources
 from toolchain.compilers import borland
-from toolchain.targets import Target, load_target
+from toolchain.targets import Target, load_target, resolve
 
 FAKE = Path(__file__).parent / "fixtures" / "fakebcc" / "fake.c"
 
@@ -34,7 +34,7 @@ def test_borland_driver_compiles_each_file_and_links_with_response_files(
     fake_bcc_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BCC_ROOT", str(fake_bcc_root))
-    target, found, why = compilers.resolve("win98")
+    target, found, why = resolve("win98")
     assert target.name == "win98-bcc" and found.found, why  # the alias prefers Borland when present
     assert found.wrapper == ("wine",)
     srcset = sources.lay_sources(sources.engine_files(target), tmp_path / "src")
@@ -54,7 +54,7 @@ def test_borland_discovery_needs_both_tools(tmp_path: Path) -> None:
     (tmp_path / "BIN" / "BCC32.EXE").write_bytes(b"MZ")
     target = load_target("win98-bcc")
     found = compilers.discover(target, {"BCC_ROOT": str(tmp_path), "PATH": os.environ["PATH"]})
-    assert not found.found and "no BIN/TLINK32.EXE" in found.where
+    assert not found.found and "no BIN/TLINK32.EXE" in str(found.problem)
     (tmp_path / "BIN" / "tlink32.exe").write_bytes(b"MZ")  # any case, as on FAT
     found = compilers.discover(target, {"BCC_ROOT": str(tmp_path), "PATH": os.environ["PATH"]})
     assert found.found == (shutil.which("wine") is not None)
@@ -108,7 +108,9 @@ class OneFile:
     @staticmethod
     def discover(target: Target, environ: Mapping[str, str]) -> compilers.Discovery:
         cc = compilers.which(target.compiler.cc, environ)
-        return compilers.Discovery(cc is not None, cc or f"{target.compiler.cc} not on PATH")
+        if cc is None:
+            return compilers.Discovery(problem=f"{target.compiler.cc} not on PATH")
+        return compilers.Discovery(Path(cc))
 
     @staticmethod
     def build(target: Target, src_dir: Path, makefile: str, found: compilers.Discovery) -> compilers.Built:

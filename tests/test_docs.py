@@ -44,3 +44,24 @@ def test_readme_what_is_inside_matches_the_tree() -> None:
     modules = {p.stem for p in (paths.REPO_ROOT / "toolchain").glob("*.py")} - {"__init__", "errors", "paths"}
     for module in sorted(modules):
         assert f"`{module}`" in section, f"README's 'What is inside' does not name toolchain/{module}.py"
+
+
+def test_readme_pipeline_diagram_names_a_real_module_for_each_stage() -> None:
+    readme = (paths.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## What is inside", 1)[1].split("\n## ", 1)[0]
+    diagram = section.split("```\n", 2)[1]
+    lines = diagram.splitlines()
+    assert len(lines) <= 24 and max(len(ln) for ln in lines) <= 80  # one screen
+    stages = [ln.split("─►", 1) for ln in lines if "─►" in ln]
+    wanted = ["targets/", "engine/", "MAKEFILE", "compiler", "RUN.EXE", "bundle", "FTP"]
+    assert [next(w for w in wanted if w in left) for left, _ in stages] == wanted
+    for _, right in stages:
+        for name in re.findall(r"(?:^|; )\s*([a-z_/<>]+(?:\.[a-z_]+)?):", right):
+            module, _, func = name.replace("<family>", "mingw").partition(".")
+            path = paths.REPO_ROOT / "toolchain" / module.rstrip("/")
+            assert path.with_suffix(".py").is_file() or path.is_dir(), f"diagram names {name}: no such module"
+            if func:
+                import importlib
+
+                mod = importlib.import_module("toolchain." + module.replace("/", "."))
+                assert hasattr(mod, func), f"diagram names {name}: {module} has no {func}"

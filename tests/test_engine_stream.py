@@ -22,7 +22,7 @@ from engine_util import LILY, PROMPT, run, stderr_lines
 from toolchain import paths
 from toolchain.llama2 import quant
 from toolchain.llama2.checkpoint import Config, write_random_checkpoint
-from toolchain.models import inspect
+from toolchain.models import fit
 
 MB = 1 << 20
 # 256 wide, 4 layers over the 512-token vocabulary: 10-13 MB of fp32 weights,
@@ -195,7 +195,7 @@ def test_inspect_predicts_the_bytes_the_engine_streams(native_engine: Path, tmp_
         proc = run(native_engine, path, "-z", models_dir / "tokenizer.bin", "-n", "2", "-b", "5", "-v")
         m = re.search(rb"streamed: \d+ bytes read from disk, (\d+) per token", proc.stderr)
         assert m, proc.stderr
-        assert inspect.streamed_bytes_per_token(config, name, 64) == int(m.group(1))
-    lines = inspect.report(inspect.estimate(q8), 16 * MB)
+        assert fit.streamed_bytes_per_token(config, name, 64) == int(m.group(1))
+    lines = fit.report(fit.estimate(q8), 16 * MB)
     assert any(line.startswith("streamed    RUN -b") for line in lines), lines
     assert all(len(line) <= 80 for line in lines), lines

@@ -8,8 +8,8 @@ import pytest
 
 from toolchain import cycles
 from toolchain.errors import ConfigError, ModelError
-from toolchain.llama2.checkpoint import Config, expected_file_size
-from toolchain.models import inspect, registry
+from toolchain.llama2.checkpoint import Config, fp32_file_bytes
+from toolchain.models import fit, registry
 
 MB = 1024 * 1024
 
@@ -22,30 +22,30 @@ def _shape(name: str) -> Config:
 
 def test_speed_comes_from_the_cycle_model() -> None:
     # the bench's cycle model (docs/cost-model.md) for the engine on a Pentium II 350
-    s260 = inspect.estimate_config(_shape("stories260K")).tok_per_s_p2_350
-    s15 = inspect.estimate_config(_shape("stories15M")).tok_per_s_p2_350
+    s260 = fit.estimate_config(_shape("stories260K")).tok_per_s_p2_350
+    s15 = fit.estimate_config(_shape("stories15M")).tok_per_s_p2_350
     assert s260 == pytest.approx(cycles.estimate_tok_s("pentium2", _shape("stories260K"), "fp32"), rel=1e-9)
     # within the engine's `invoke bench` figures (160 and 3.8 tok/s) and faster
     # than Borland's run.c measured on that machine (39.31 and 1.03)
     assert 39.31 < s260 < 250 and 1.03 < s15 < 6
-    s15q = inspect.estimate_config(_shape("stories15M"), quant="int8").tok_per_s_p2_350
+    s15q = fit.estimate_config(_shape("stories15M"), quant="int8").tok_per_s_p2_350
     assert 2 * s15 < s15q < 20  # int8: a quarter of the memory traffic, MMX dots
 
 
 def test_bigger_models_are_slower_in_proportion() -> None:
-    s15 = inspect.estimate_config(_shape("stories15M")).tok_per_s_p2_350
-    s42 = inspect.estimate_config(_shape("stories42M")).tok_per_s_p2_350
-    s110 = inspect.estimate_config(_shape("stories110M")).tok_per_s_p2_350
+    s15 = fit.estimate_config(_shape("stories15M")).tok_per_s_p2_350
+    s42 = fit.estimate_config(_shape("stories42M")).tok_per_s_p2_350
+    s110 = fit.estimate_config(_shape("stories110M")).tok_per_s_p2_350
     assert s15 > s42 > s110
     # Compute-bound: the speed ratio follows the parameter ratio (within 15%).
     assert s15 / s110 == pytest.approx(109.5 / 15.2, rel=0.15)
     # More steps mean more attention work per token.
-    assert inspect.estimate_config(_shape("stories42M"), steps=1024).tok_per_s_p2_350 < s42
+    assert fit.estimate_config(_shape("stories42M"), steps=1024).tok_per_s_p2_350 < s42
 
 
 def test_ram_is_counted_as_the_engine_allocates(stories260k: tuple[Path, Path]) -> None:
     model, tok = stories260k
-    est = inspect.estimate(model, tokenizer=tok, steps=100)
+    est = fit.estimate(model, tokenizer=tok, steps=100)
     # dim 64, hidden 172, 5 layers, 8 heads, 4 kv heads (kv_dim 32), vocab 512
     weights = model.stat().st_size - 28
     kv = 2 * 5 * 100 * 32 * 4
@@ -59,22 +59,22 @@ def test_ram_is_counted_as_the_engine_allocates(stories260k: tuple[Path, Path]) 
 
 
 def test_steps_are_capped_at_the_context_length(stories260k: tuple[Path, Path]) -> None:
-    long = inspect.estimate(stories260k[0], steps=100_000)
-    full = inspect.estimate(stories260k[0], steps=512)
+    long = fit.estimate(stories260k[0], steps=100_000)
+    full = fit.estimate(stories260k[0], steps=512)
     assert long.steps == 512 and long.ram_bytes == full.ram_bytes
 
 
 def test_fit_accounts_for_windows_share() -> None:
-    est = inspect.estimate_config(_shape("stories15M"))
+    est = fit.estimate_config(_shape("stories15M"))
     assert 60 * MB < est.ram_bytes < 66 * MB
     assert not est.fits(64 * MB) and est.fits(128 * MB)
-    int8 = inspect.estimate_config(_shape("stories15M"), quant="int8")
+    int8 = fit.estimate_config(_shape("stories15M"), quant="int8")
     assert int8.fits(64 * MB) and not int8.fits(32 * MB)
-    assert inspect.estimate_config(_shape("stories260K")).fits(32 * MB)
+    assert fit.estimate_config(_shape("stories260K")).fits(32 * MB)
 
 
 def test_tokenizer_that_does_not_belong_is_a_problem(stories260k: tuple[Path, Path], models_dir: Path) -> None:
-    est = inspect.estimate(stories260k[0], tokenizer=models_dir / "tokenizer.bin")
+    est = fit.estimate(stories260k[0], tokenizer=models_dir / "tokenizer.bin")
     assert est.tokenizer_vocab == 32000
     assert any("has 32000 tokens but the model's vocabulary is 512" in p for p in est.problems)
 
@@ -82,7 +82,7 @@ def test_tokenizer_that_does_not_belong_is_a_problem(stories260k: tuple[Path, Pa
 def test_truncated_checkpoint_is_a_problem(stories260k: tuple[Path, Path], tmp_path: Path) -> None:
     short = tmp_path / "short.bin"
     short.write_bytes(stories260k[0].read_bytes()[:100_000])
-    est = inspect.estimate(short)
+    est = fit.estimate(short)
     assert "is 100000 bytes but its header" in est.problems[0] and "truncated" in est.problems[0]
 
 
@@ -90,50 +90,50 @@ def test_garbage_is_refused_with_the_file_name(tmp_path: Path) -> None:
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"\x00" * 10)
     with pytest.raises(ModelError, match="bad.bin"):
-        inspect.estimate(bad)
+        fit.estimate(bad)
 
 
 def test_file_system_limits() -> None:
     # ~3 GB of weights: over FAT16's 2 GB, under FAT32's 4 GB.
     big = Config(dim=4096, hidden_dim=11008, n_layers=32, n_heads=32, n_kv_heads=32, vocab_size=32000, seq_len=2048)
-    size = expected_file_size(big)
+    size = fp32_file_bytes(big)
     assert 2**31 < size < 2**32 - 2 or size > 2**32  # sanity of the shape
-    est = inspect.estimate_config(big, file_bytes=3 * 1024 * MB)
+    est = fit.estimate_config(big, file_bytes=3 * 1024 * MB)
     assert any("FAT16's largest file" in p for p in est.problems)
     assert not any("FAT32" in p for p in est.problems)
     assert any("2 GB a Win9x/NT4 process can address" in p for p in est.problems)
-    fat32 = inspect.estimate_config(big, file_bytes=3 * 1024 * MB, max_file_bytes=4294967294)
+    fat32 = fit.estimate_config(big, file_bytes=3 * 1024 * MB, max_file_bytes=4294967294)
     assert not any("largest file" in p for p in fat32.problems)
-    huge = inspect.estimate_config(big, file_bytes=5 * 1024 * MB, max_file_bytes=4294967294)
+    huge = fit.estimate_config(big, file_bytes=5 * 1024 * MB, max_file_bytes=4294967294)
     assert any("FAT32's largest file" in p and "does not split" in p for p in huge.problems)
 
 
 def test_bad_options() -> None:
     with pytest.raises(ConfigError, match="quant 'q4'"):
-        inspect.estimate_config(_shape("stories260K"), quant="q4")
+        fit.estimate_config(_shape("stories260K"), quant="q4")
     with pytest.raises(ConfigError, match="steps 0"):
-        inspect.estimate_config(_shape("stories260K"), steps=0)
+        fit.estimate_config(_shape("stories260K"), steps=0)
 
 
 @pytest.mark.parametrize(
     ("text", "value"), [("32M", 32 * MB), ("64MB", 64 * MB), ("1G", 1024 * MB), ("512k", 512 * 1024), ("0.5G", 512 * MB)]
 )
 def test_parse_size(text: str, value: int) -> None:
-    assert inspect.parse_size(text) == value
+    assert fit.parse_size(text) == value
 
 
 def test_parse_size_rejects_nonsense() -> None:
     with pytest.raises(ConfigError, match="'lots'"):
-        inspect.parse_size("lots")
+        fit.parse_size("lots")
     with pytest.raises(ConfigError, match=r"^--ram 64: give a unit, K, M or G \(e.g. 64M for megabytes\)$"):
-        inspect.parse_size("64")
+        fit.parse_size("64")
     with pytest.raises(ConfigError, match="more than zero"):
-        inspect.parse_size("0M")
+        fit.parse_size("0M")
 
 
 def test_report_lines(stories260k: tuple[Path, Path]) -> None:
-    est = inspect.estimate(stories260k[0], tokenizer=stories260k[1])
-    lines = inspect.report(est, 32 * MB)
+    est = fit.estimate(stories260k[0], tokenizer=stories260k[1])
+    lines = fit.report(est, 32 * MB)
     text = "\n".join(lines)
     assert "parameters  260,032" in text and "fits in 32 MB" in text and "agrees" in text
     assert all(len(line) < 80 and line.isascii() for line in lines)

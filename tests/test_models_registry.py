@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from toolchain.errors import ConfigError, ModelError
-from toolchain.llama2.checkpoint import expected_file_size, read_config
+from toolchain.llama2.checkpoint import fp32_file_bytes, read_config
 from toolchain.models import registry
 
 
@@ -32,7 +32,7 @@ def test_checkpoint_sizes_follow_from_their_configs() -> None:
     for entry in registry.load().values():
         if entry.kind == "checkpoint":
             assert entry.config is not None
-            assert expected_file_size(entry.config.to_config()) == entry.size, entry.name
+            assert fp32_file_bytes(entry.config.to_config()) == entry.size, entry.name
 
 
 def test_stories260k_config_matches_its_header(stories260k: tuple[Path, Path]) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from invoke import Exit
+from invoke import Context, Exit
 
-from toolchain.cli.quant import _quantize
+from toolchain.cli.quant import quantize as quantize_task
 from toolchain.errors import ModelError
 from toolchain.llama2 import quant, reference
 from toolchain.llama2.checkpoint import Config, load_checkpoint, write_random_checkpoint
@@ -91,7 +91,7 @@ def test_quantizer_matches_an_independent_rederivation(config: Config, tmp_path:
     assert report.group_size == quant.default_group_size(config) == quant.llama2c_group_size(config) == gs
     data = dst.read_bytes()
     assert data == _rederive(src, gs)
-    assert len(data) == quant.expected_file_size(config, gs)
+    assert len(data) == quant.int8_file_bytes(config, gs)
     assert data[:4] == b"24ka"  # "ak42" as a little-endian uint32
     assert 0 < report.max_error < 0.01
 
@@ -227,7 +227,7 @@ def test_embedding_row_is_dequantized_alone(q260k: Path) -> None:
 
 def _cli_error(model: Path | str, out: Path | str, group_size: str | None = None) -> str:
     with pytest.raises(Exit) as err:
-        _quantize(str(model), str(out), group_size)
+        quantize_task(Context(), str(model), str(out), group_size)
     msg = str(err.value.message)
     assert msg.startswith("error: ") and "\n" not in msg
     return msg
@@ -239,7 +239,7 @@ def test_cli_quantizes_and_refuses_bad_requests(tmp_path: Path, stories260k: tup
     write_random_checkpoint(src, GQA, seed=3)
     before = hashlib.sha256(src.read_bytes()).hexdigest()
     out = tmp_path / "q.bin"
-    _quantize(str(src), str(out), "16")
+    quantize_task(Context(), str(src), str(out), "16")
     assert "group size 16" in capsys.readouterr().out
     assert quant.load_q8(out).group_size == 16
 
@@ -248,7 +248,7 @@ def test_cli_quantizes_and_refuses_bad_requests(tmp_path: Path, stories260k: tup
     write_random_checkpoint(odd_hidden, Config(64, 96, 1, 4, 4, 512, 16), seed=1)
     assert "group size 64 does not divide hidden_dim 96" in _cli_error(odd_hidden, tmp_path / "x.bin", "64")
     assert "does not divide dim 64" in _cli_error(src, tmp_path / "x.bin", "48")
-    assert "not a whole number" in _cli_error(src, tmp_path / "x.bin", "big")
+    assert "--group-size 'big': must be a whole number" in _cli_error(src, tmp_path / "x.bin", "big")
     assert "must be positive" in _cli_error(src, tmp_path / "x.bin", "-8")
     assert "output is the input" in _cli_error(src, src)
     assert "output is the input" in _cli_error(src, tmp_path / "sub" / ".." / "m.bin")

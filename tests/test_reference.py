@@ -19,7 +19,7 @@ from toolchain.errors import ModelError
 from toolchain.llama2.checkpoint import (
     HEADER_BYTES,
     Config,
-    expected_file_size,
+    fp32_file_bytes,
     load_checkpoint,
     read_config,
     tensor_layout,
@@ -49,7 +49,7 @@ def test_stories260k_header_and_layout_match_the_file(stories260k: tuple[Path, P
     config = read_config(ckpt)
     assert config == Config(64, 172, 5, 8, 4, 512, 512, shared_classifier=True)
     assert config.head_size == 8 and config.kv_dim == 32 and config.kv_mul == 2
-    assert expected_file_size(config) == ckpt.stat().st_size
+    assert fp32_file_bytes(config) == ckpt.stat().st_size
     assert config.problems() == []
     # ~260K trained parameters, as the model's name says (RoPE tables excluded).
     assert 255_000 < config.n_params < 265_000
@@ -68,7 +68,7 @@ def test_layout_order_and_separate_classifier() -> None:
     assert layout["freq_cis_real"] == (37, 8)
     separate = Config(48, 100, 3, 3, 1, 512, 37, shared_classifier=False)
     assert tensor_layout(separate)[-1] == ("wcls", (512, 48))
-    assert expected_file_size(separate) - expected_file_size(shared) == 512 * 48 * 4
+    assert fp32_file_bytes(separate) - fp32_file_bytes(shared) == 512 * 48 * 4
     assert separate.n_params - shared.n_params == 512 * 48
 
 
@@ -76,7 +76,7 @@ def test_random_checkpoint_round_trip(tmp_path: Path) -> None:
     config = Config(48, 100, 3, 3, 1, 512, 37, shared_classifier=False)
     a = tmp_path / "a.bin"
     write_random_checkpoint(a, config, seed=7)
-    assert a.stat().st_size == expected_file_size(config)
+    assert a.stat().st_size == fp32_file_bytes(config)
     header = struct.unpack("<7i", a.read_bytes()[:HEADER_BYTES])
     assert header == (48, 100, 3, 3, 1, -512, 37)  # negative vocab: separate classifier
     loaded, weights = load_checkpoint(a)

@@ -10,7 +10,7 @@ import pytest
 from toolchain import compilers, docs, paths
 from toolchain.compilers import Discovery
 from toolchain.errors import ConfigError
-from toolchain.targets import is_83, load_target, target_names
+from toolchain.targets import is_83, load_target, resolve, target_names
 
 
 def test_every_shipped_target_loads() -> None:
@@ -128,20 +128,20 @@ def test_win98_alias_prefers_borland_then_watcom_then_mingw(monkeypatch: pytest.
 
     def fake_discover(target, environ=None):
         if target.compiler.family in installed:
-            return Discovery(True, f"/opt/{target.compiler.family}")
-        return Discovery(False, f"{target.compiler.family} missing")
+            return Discovery(Path(f"/opt/{target.compiler.family}"))
+        return Discovery(problem=f"{target.compiler.family} missing")
 
     monkeypatch.setattr(compilers, "discover", fake_discover)
     installed.update({"mingw"})
-    t, found, why = compilers.resolve("win98")
+    t, found, why = resolve("win98")
     assert t.name == "win98-mingw" and found.found
     assert "borland missing" in why and "watcom missing" in why
     installed.add("watcom")
-    assert compilers.resolve("win98")[0].name == "win98-owc"
+    assert resolve("win98")[0].name == "win98-owc"
     installed.add("borland")
-    assert compilers.resolve("win98")[0].name == "win98-bcc"
+    assert resolve("win98")[0].name == "win98-bcc"
     installed.clear()
-    t, found, why = compilers.resolve("win98")
+    t, found, why = resolve("win98")
     assert t.name == "win98-bcc" and not found.found and "no compiler found" in why
 
 
@@ -149,17 +149,17 @@ def test_compiler_discovery_reports_what_is_missing(tmp_path: Path) -> None:
     from toolchain import compilers
 
     bcc = load_target("win98-bcc")
-    assert "$BCC_ROOT is not set" in compilers.discover(bcc, {"PATH": "/usr/bin"}).where
-    assert "no BIN/BCC32.EXE" in compilers.discover(bcc, {"BCC_ROOT": str(tmp_path), "PATH": "/usr/bin"}).where
+    assert "$BCC_ROOT is not set" in compilers.discover(bcc, {"PATH": "/usr/bin"}).problem
+    assert "no BIN/BCC32.EXE" in compilers.discover(bcc, {"BCC_ROOT": str(tmp_path), "PATH": "/usr/bin"}).problem
     owc = load_target("win98-owc")
-    assert "$WATCOM is not set" in compilers.discover(owc, {"PATH": "/usr/bin"}).where
-    assert "no wcl386" in compilers.discover(owc, {"WATCOM": str(tmp_path), "PATH": "/usr/bin"}).where
+    assert "$WATCOM is not set" in compilers.discover(owc, {"PATH": "/usr/bin"}).problem
+    assert "no wcl386" in compilers.discover(owc, {"WATCOM": str(tmp_path), "PATH": "/usr/bin"}).problem
     (tmp_path / "binl64").mkdir()
     (tmp_path / "binl64" / "wcl386").write_text("")
     found = compilers.discover(owc, {"WATCOM": str(tmp_path), "PATH": "/usr/bin"})
-    assert found.found and found.where.endswith("binl64/wcl386")
+    assert found.found and str(found.path).endswith("binl64/wcl386")
     mingw = load_target("win98-mingw")
-    assert "not on PATH" in compilers.discover(mingw, {"PATH": str(tmp_path)}).where
+    assert "not on PATH" in compilers.discover(mingw, {"PATH": str(tmp_path)}).problem
 
 
 def test_generated_docs_are_current() -> None:

@@ -3,6 +3,10 @@ several tasks means the same option in each."""
 
 from __future__ import annotations
 
+import inspect
+
+import pytest
+
 import tasks
 from cli_util import invoke
 from toolchain.cli.common import SHORT_FLAGS, RetroTask
@@ -39,3 +43,48 @@ def test_number_options_are_checked_with_one_line() -> None:
         proc = invoke(*args)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert message in proc.stderr, proc.stderr
+
+
+class _Resolved(Exception):
+    """Raised by the spy: the task got as far as resolving its target."""
+
+
+def test_every_task_with_a_target_resolves_the_alias_through_targets_resolve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from invoke import Config, Context
+
+    from toolchain import targets
+
+    asked: list[str] = []
+
+    def spy(name: str) -> object:
+        asked.append(name)
+        targets_real(name)  # the alias really resolves here
+        raise _Resolved
+
+    targets_real = targets.resolve
+    monkeypatch.setattr(targets, "resolve", spy)
+    ctx = Context(Config(defaults=tasks.ns.configuration()))
+    tried = []
+    for name, t in _all_tasks().items():
+        assert isinstance(t, RetroTask)
+        params = t.argspec(t.body).parameters
+        if "target" not in params:
+            continue
+        required = {p: "x" for p, v in params.items() if v.default is inspect.Parameter.empty and p != "c"}
+        asked.clear()
+        with pytest.raises(_Resolved):
+            t(ctx, **{**required, "target": "win98"})
+        assert asked == ["win98"], name
+        tried.append(name)
+    assert {"build", "audit", "serve", "port", "inspect", "models.list"} <= set(tried), tried
+
+
+def test_the_task_names_users_type_stay_the_same() -> None:
+    # README, CI and users' scripts call these names; models.list is also `invoke models`.
+    assert sorted(tasks.ns.task_names) == sorted([
+        "audit", "bench", "build", "demo-model", "docs", "inspect", "port", "quantize", "serve", "targets",
+        "test", "validate-patches", "models.fetch", "models.list",
+    ])
+    assert tasks.ns.collections["models"].default == "list"

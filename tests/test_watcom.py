@@ -18,7 +18,7 @@ import pytest
 from cli_util import invoke
 from engine_util import PROMPT, run
 from llama2_util import RANDOM_MODELS
-from toolchain import compilers, paths
+from toolchain import paths, targets
 from toolchain.audit import audit_exe
 from toolchain.llama2 import quant
 from toolchain.llama2.checkpoint import write_random_checkpoint
@@ -182,9 +182,9 @@ def test_engine_is_clean_under_watcom_strict_ansi(owc_env: dict[str, str], watco
 
 def test_win98_alias_picks_watcom_when_watcom_is_set(with_watcom: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BCC_ROOT", raising=False)
-    target, found, why = compilers.resolve("win98")
+    target, found, why = targets.resolve("win98")
     assert target.name == "win98-owc" and found.found
     assert why.startswith("win98 -> win98-owc: Open Watcom C found at ") and "$BCC_ROOT is not set" in why
     monkeypatch.delenv("WATCOM")
-    target, found, why = compilers.resolve("win98")
+    target, found, why = targets.resolve("win98")
     assert target.name == "win98-mingw" and "$WATCOM is not set" in why

@@ -26,10 +26,11 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toolchain import cycles, enginebuild, paths
+from toolchain import cycles, enginebuild, paths, yamlfile
 from toolchain.errors import BuildError, CompilerMissing, ConfigError, ModelError
 
 BENCH_FILE = paths.DATA_DIR / "bench.yaml"
@@ -100,12 +101,97 @@ class Result:
         return self.clock_mhz * 1e6 / self.cycles_per_token
 
 
-def load_settings(path: Path = BENCH_FILE) -> dict:
-    """The parsed bench.yaml."""
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Shape(_Strict):
+    dim: int = Field(gt=0)
+    hidden_dim: int = Field(gt=0)
+    n_layers: int = Field(gt=0)
+    n_heads: int = Field(gt=0)
+    n_kv_heads: int = Field(gt=0)
+    vocab_size: int = Field(gt=0)
+    seq_len: int = Field(gt=0)
+    shared_classifier: bool = True
+
+
+class _Generate(_Strict):
+    file: str
+    seed: int
+    config: _Shape
+
+
+class _Quantize(_Strict):
+    source: str
+    file: str
+
+
+class _Model(_Strict):
+    """Where a case's checkpoint comes from: the models folder, generated, or quantized."""
+
+    name: str
+    checkpoint: str | None = None
+    generate: _Generate | None = None
+    quantize: _Quantize | None = None
+    tokenizer: str
+    args: list[str]
+
+
+class _Case(_Model):
+    builds: list[str] = Field(min_length=1)
+    baseline: str | None = None
+    target_ratio: float | None = Field(None, gt=0)
+    target_tok_s: float | None = Field(None, gt=0)
+    target_ir_per_token: float | None = Field(None, gt=0)
+
+
+class _MemoryCase(_Model):
+    cap_mb: float = Field(gt=0)
+
+
+class _Memory(_Strict):
+    build: str = Field(description="an engine_builds.yaml profile")
+    cases: list[_MemoryCase]
+
+
+class _Build(_Strict):
+    what: str
+    target: str | None = Field(None, description="build the engine with this target's compile flags")
+    drop: list[str] = []
+    upstream: str | None = Field(None, description="or build this llama2.c file")
+    flags: list[str] = []
+    per_token: str = Field(description="the function whose calls count the tokens")
+    mmx: bool = True
+
+
+class BenchFile(_Strict):
+    """``bench.yaml``: the programs, the cases and the CPUs of `invoke bench`."""
+
+    cpus: list[str] = Field(min_length=1, description="keys in cpu_cycles.yaml; the first is the main one")
+    cc: str
+    link: list[str] = []
+    libs: list[str] = []
+    env: dict[str, str] = {}
+    builds: dict[str, _Build]
+    upstream_dir: str
+    cases: list[_Case]
+    memory: _Memory | None = None
+
+
+def load_settings(path: Path = BENCH_FILE) -> dict[str, Any]:
+    """bench.yaml, checked against ``BenchFile`` (every problem one ``file:LINE:COL`` line).
+
+    The checked file is returned as plain data: the bench and its tests pass
+    such mappings around, with CPUs or cases swapped for a run.
+    """
+    doc = yamlfile.load_mapping(path, what="the benchmark settings")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the benchmark settings: {exc}") from None
+        BenchFile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(yamlfile.validation_lines(doc, exc))) from None
+    data: dict[str, Any] = doc.data
+    return data
 
 
 def _model_file(item: dict, models_dir: Path, cache: Path) -> Path:

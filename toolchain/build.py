@@ -21,7 +21,7 @@ from typing import Iterator
 
 from rich.console import Console
 
-from toolchain import compilers, paths, render, settings, sources
+from toolchain import compilers, package, paths, render, settings, sources, targets
 from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import DEMO_DIR, ModelPair, pick_model
@@ -64,11 +64,6 @@ class BuildResult:
     smoke: str = ""  # what the test run of RUN.EXE showed, empty for a source kit
 
 
-def resolve_target(name: str) -> tuple[Target, compilers.Discovery, str]:
-    """A target name or alias -> (target, discovery, why): ``compilers.resolve``."""
-    return compilers.resolve(name)
-
-
 FLOPPY_BYTES = 1_457_664  # what one 1.44 MB FAT12 disk holds (2847 clusters of 512 bytes)
 
 
@@ -98,7 +93,7 @@ def _runtime_facts(target: Target) -> dict[str, object]:
 def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, object]:
     """What README.TXT says about the model: size, memory and time for the file actually bundled."""
     from toolchain.llama2.quant import read_any_config
-    from toolchain.models.inspect import estimate
+    from toolchain.models.fit import estimate
 
     config, group_size = read_any_config(pair.checkpoint)
     seq_len = config.seq_len
@@ -155,7 +150,7 @@ def _int8_advice(target: Target, facts: dict[str, object], reserve_mb: int = 24,
 
     int8_bytes = est.ram_bytes_int8  # type: ignore[attr-defined]
     config = est.config  # type: ignore[attr-defined]
-    int8_file = quant.expected_file_size(config, quant.default_group_size(config))
+    int8_file = quant.int8_file_bytes(config, quant.default_group_size(config))
     int8_floppies = -(-int8_file // FLOPPY_BYTES)
     disks = "floppy" if int8_floppies == 1 else "floppies"
     why = (f"needs about {facts['ram_mb']} MB + {reserve_mb} MB for {os_word} "
@@ -181,7 +176,7 @@ def _dos_memory_lines(steps: int) -> list[str]:
     users pick a model by the RAM they have, and have no Task Manager to ask."""
     from toolchain.audit.platforms import load_yaml
     from toolchain.models import registry
-    from toolchain.models.inspect import estimate_config
+    from toolchain.models.fit import estimate_config
 
     reserve = int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"])
 
@@ -305,7 +300,7 @@ def pick_program(files: list[Path], program: str | None) -> tuple[list[Path], st
 def build(opts: BuildOptions, console: Console) -> BuildResult:
     """Run the whole pipeline for one target; raise RetroError on any failure."""
     check_options(opts)
-    target, found, why = compilers.resolve(opts.target)
+    target, found, why = targets.resolve(opts.target)
     console.print(f"[bold]target[/bold] {why}")
     _run_bat(target, opts, opts.steps)  # a prompt RUN.BAT cannot hold is refused before any work
     pair = pick_model(opts.model, opts.tokenizer, opts.models_dir)
@@ -343,6 +338,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
         files, which = pick_program([src_dir / p.name for p in result.files], opts.program)
         for f in sorted(set(src_dir.glob("*.c")) - set(files)):
             f.unlink()
+        files = sources.add_startup(target, files, src_dir)
         srcset = render.SourceSet(
             tuple(sorted(p.name for p in files if p.suffix == ".c")),
             tuple(sorted(p.name for p in files if p.suffix == ".h")),
@@ -372,7 +368,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
                 console.print(f"[bold]link[/bold]   {surface(target, src_dir)}")
     else:
         notes.append(
-            f"{target.compiler.name} is not installed here ({found.where}); "
+            f"{target.compiler.name} is not installed here ({found.problem}); "
             f"wrote a source kit: build RUN.EXE on the old PC with SRC\\BUILD.BAT"
         )
 
@@ -388,7 +384,7 @@ def _build_locked(opts: BuildOptions, console: Console, target: Target, found: c
         console.print(f"[bold]smoke[/bold]  {smoke.detail}")
         smoke_detail = smoke.detail
     write_manifest(bundle)
-    zip_path = write_zip(bundle, opts.out / f"retrollama-{target.name}.zip")
+    zip_path = write_zip(bundle, package.zip_path(opts.out, target.name))
     out = BuildResult(target, zip_path, exe is not None, bundle, notes, audit=verdict, smoke=smoke_detail)
     for kind in opts.media:
         out.media += _write_media(kind, bundle, opts.out, target)

@@ -21,16 +21,17 @@ README.TXT, scaled by a model's size.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
-from toolchain import paths
+from toolchain import paths, yamlfile
 from toolchain.errors import BuildError, ConfigError
 
 MODEL_FILE = paths.DATA_DIR / "cpu_cycles.yaml"
@@ -82,32 +83,85 @@ class Model:
     stand_ins: dict[str, tuple[str, str]]  # baseline -> (CPU key that bounds it from above, what to say)
 
 
-def _cost(raw: dict[str, Any], fdiv: float) -> Cost:
-    def num(v: Any) -> float:
+# The file's schema: every hand-edit mistake is one ``cpu_cycles.yaml:LINE:COL`` line.
+
+Cycles = float | Literal["fdiv"]  # "fdiv": the CPU's FDIV time at its precision
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClassEntry(_Strict):
+    name: str
+    operand: Literal["mem", "reg", "any"]
+    mnemonics: list[str] = Field(min_length=1)
+
+
+class CostEntry(_Strict):
+    uops: float = Field(ge=0)
+    use: dict[str, Cycles] | None = None
+    latency: Cycles
+
+
+class CpuEntry(_Strict):
+    name: str
+    short: str
+    clock_mhz: float = Field(gt=0)
+    mmx: bool
+    cache: dict[str, tuple[int, int, int]] = Field(description="level -> [bytes, ways, line bytes]")
+    memory: dict[str, float]
+    resources: list[str]
+    fdiv_precision: int
+    fdiv_cycles: dict[int, float]
+    costs: dict[str, CostEntry]
+    memory_forms: dict[str, CostEntry]
+
+
+class Measured(_Strict):
+    cpu: str
+    what: str
+    tok_per_s: dict[str, float]
+
+
+class StandIn(_Strict):
+    cpu: str
+    says: str
+
+
+class CyclesFile(_Strict):
+    classes: list[ClassEntry]
+    cpus: dict[str, CpuEntry]
+    memory_form_classes: list[str]
+    measured: Measured
+    baselines: dict[str, str] = Field(description="a target's platform.cpu -> a CPU key above")
+    stand_ins: dict[str, StandIn] = Field({}, description="a baseline with no CPU of its own -> the one that bounds it")
+
+
+def _cost(raw: CostEntry, fdiv: float) -> Cost:
+    def num(v: Cycles) -> float:
         return fdiv if v == "fdiv" else float(v)
-    return Cost(float(raw["uops"]), {k: num(v) for k, v in (raw.get("use") or {}).items()}, num(raw["latency"]))
+    return Cost(raw.uops, {k: num(v) for k, v in (raw.use or {}).items()}, num(raw.latency))
 
 
+@functools.cache
 def load_model(path: Path = MODEL_FILE) -> Model:
-    """The parsed cost model; a clear ConfigError naming the file when it is malformed."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        classes = tuple((c["name"], c["operand"], frozenset(c["mnemonics"])) for c in data["classes"])
-        cpus = {}
-        for key, c in data["cpus"].items():
-            fdiv = float(c["fdiv_cycles"][c["fdiv_precision"]])
-            cpus[key] = Cpu(
-                key, str(c["name"]), str(c["short"]), float(c["clock_mhz"]), bool(c["mmx"]),
-                {lvl: (int(v[0]), int(v[1]), int(v[2])) for lvl, v in c["cache"].items()},
-                {k: float(v) for k, v in c["memory"].items()}, tuple(c["resources"]),
-                {name: _cost(v, fdiv) for name, v in c["costs"].items()},
-                {name: _cost(v, fdiv) for name, v in c["memory_forms"].items()},
-            )
-        model = Model(classes, cpus, frozenset(data["memory_form_classes"]), dict(data["measured"]),
-                      {str(k): str(v) for k, v in data["baselines"].items()},
-                      {str(k): (str(v["cpu"]), str(v["says"])) for k, v in (data.get("stand_ins") or {}).items()})
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ConfigError(f"{path}: cannot read the cycle model: {exc!r}") from None
+    """The parsed cost model (read once: every estimate asks for it); ConfigError
+    naming the file and line when it is malformed."""
+    data: CyclesFile = yamlfile.load_model(path, CyclesFile)
+    classes = tuple((c.name, c.operand, frozenset(c.mnemonics)) for c in data.classes)
+    cpus = {}
+    for key, c in data.cpus.items():
+        if c.fdiv_precision not in c.fdiv_cycles:
+            raise ConfigError(f"{path}: cpus.{key}.fdiv_precision {c.fdiv_precision}: no such key in fdiv_cycles")
+        fdiv = c.fdiv_cycles[c.fdiv_precision]
+        cpus[key] = Cpu(
+            key, c.name, c.short, c.clock_mhz, c.mmx, dict(c.cache), dict(c.memory), tuple(c.resources),
+            {name: _cost(v, fdiv) for name, v in c.costs.items()},
+            {name: _cost(v, fdiv) for name, v in c.memory_forms.items()},
+        )
+    model = Model(classes, cpus, frozenset(data.memory_form_classes), data.measured.model_dump(),
+                  dict(data.baselines), {k: (v.cpu, v.says) for k, v in data.stand_ins.items()})
     class_names = {"alu_r", "load", "store", "alu_load", "alu_rmw"} | {c[0] for c in classes} - {"mov", "alu"}
     for cpu in cpus.values():
         missing = class_names - set(cpu.costs)
@@ -544,9 +598,6 @@ def estimate_run(callgrind_out: Path, program: Path, cpu: Cpu, model: Model | No
 # --------------------------------------------------------------------------
 # a model's speed without running it (invoke inspect, README.TXT)
 
-SPEED_FILE = paths.DATA_DIR / "cost_model.yaml"
-
-
 def cpu_for(name: str, model: Model | None = None) -> Cpu:
     """A CPU of the model by its key (p6, p5, i486) or a target's baseline name (pentium2, ...)."""
     model = model or load_model()
@@ -613,22 +664,14 @@ class _Point:
 
 def _speed_points() -> tuple[dict[str, list[_Point]], int]:
     """The engine's compute cycles per token recorded from `invoke bench`, by quantization."""
+    from toolchain import costdata
     from toolchain.llama2.checkpoint import Config
 
-    try:
-        data = yaml.safe_load(SPEED_FILE.read_text(encoding="utf-8"))
-        spec = data["engine_cycles"]
-        points: dict[str, list[_Point]] = {}
-        for quant in ("fp32", "int8"):
-            points[quant] = [
-                _Point(Config(**p["config"]), int(p["steps"]), {k: float(v) for k, v in p["compute"].items()},
-                       {k: float(v) for k, v in (p.get("compute_no_mmx") or {}).items()})
-                for p in spec[quant]
-            ]
-        group = int(spec["int8_group_size"])
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{SPEED_FILE}: bad engine_cycles: {exc!r}") from None
-    return points, group
+    spec = costdata.load().engine_cycles
+    points = {quant: [_Point(Config(**p.config.model_dump()), p.steps, dict(p.compute), dict(p.compute_no_mmx))
+                      for p in group]
+              for quant, group in (("fp32", spec.fp32), ("int8", spec.int8))}
+    return points, spec.int8_group_size
 
 
 def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 256,

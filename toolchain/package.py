@@ -22,6 +22,11 @@ DOS_ARCHIVE_ATTR = 0x20
 MANIFEST = "MANIFEST.TXT"
 
 
+def zip_path(out: Path, target_name: str) -> Path:
+    """Where ``build`` writes a target's bundle zip, and where ``serve`` looks for it."""
+    return out / f"retrollama-{target_name}.zip"
+
+
 def bundle_files(bundle: Path) -> list[Path]:
     """Every file of a bundle, sorted by its name inside the zip."""
     files = [p for p in bundle.rglob("*") if p.is_file()]

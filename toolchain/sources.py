@@ -18,15 +18,33 @@ from toolchain.render import SourceSet
 from toolchain.targets import Target, is_83
 
 
+def startup_files(target: Target) -> list[Path]:
+    """The C startup a target links instead of its compiler's (``linker.startup:
+    own``), else nothing: the one place that decides, for the engine and for a
+    ported tree alike."""
+    if target.linker.startup != "own":
+        return []
+    folder = paths.ENGINE_DIR / "startup"
+    return sorted(folder.glob("*.c")) + sorted(folder.glob("*.h"))
+
+
 def engine_files(target: Target) -> list[Path]:
     """The engine's files for this target, in a stable order."""
-    files = paths.engine_sources() + paths.engine_headers()
-    if target.linker.startup == "own":
-        files += sorted((paths.ENGINE_DIR / "startup").glob("*.c"))
-        files += sorted((paths.ENGINE_DIR / "startup").glob("*.h"))
     if not paths.engine_sources():
         raise BuildError(f"{paths.ENGINE_DIR}: no C sources")
-    return files
+    return paths.engine_sources() + paths.engine_headers() + startup_files(target)
+
+
+def add_startup(target: Target, files: list[Path], src_dir: Path) -> list[Path]:
+    """``files`` already in ``src_dir`` (a ported tree) plus the target's startup, copied beside them."""
+    added = []
+    for f in startup_files(target):
+        dest = src_dir / f.name.lower()
+        if dest.exists():
+            raise BuildError(f"{dest}: the tree has a file named like the target's startup {f}")
+        shutil.copyfile(f, dest)
+        added.append(dest)
+    return files + added
 
 
 def lay_sources(files: list[Path], src_dir: Path) -> SourceSet:

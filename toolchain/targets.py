@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from toolchain import paths, yamlfile
+from toolchain import compilers, paths, yamlfile
 from toolchain.errors import ConfigError
 
 OsName = Literal["win95", "win95osr2", "win98", "win98se", "winme", "nt4", "dos"]
@@ -356,3 +356,27 @@ def aliases(directory: Path | None = None) -> dict[str, list[str]]:
             raise ConfigError(f"{doc.at(node)}: {key}: must be a list of target names")
         out[str(key)] = value
     return out
+
+
+def resolve(name: str) -> tuple[Target, compilers.Discovery, str]:
+    """A target name or alias -> (target, its compiler discovery, why chosen).
+
+    The one resolver every task uses: an alias stands for the first of its
+    targets whose compiler is installed here, else for its first target.
+    """
+    table = aliases()
+    if name not in table:
+        target = load_target(name)
+        return target, compilers.discover(target), f"{name}"
+    skipped: list[str] = []
+    candidates = [load_target(n) for n in table[name]]
+    for target in candidates:
+        found = compilers.discover(target)
+        if found.found:
+            why = f"{name} -> {target.name}: {target.compiler.name} found at {found.path}"
+            if skipped:
+                why += " (" + "; ".join(skipped) + ")"
+            return target, found, why
+        skipped.append(f"{target.compiler.name}: {found.problem}")
+    first = candidates[0]
+    return first, compilers.discover(first), f"{name} -> {first.name}: no compiler found (" + "; ".join(skipped) + ")"

@@ -19,7 +19,7 @@ import capstone
 import pefile
 
 from toolchain.audit.findings import Finding, Severity
-from toolchain.audit.platforms import CPU_BASELINES, check_cpu, check_os, load_yaml
+from toolchain.audit.platforms import Baseline, Rule, baselines, check_cpu, check_os
 from toolchain.audit.symbols import Symbolizer, is_code_section
 
 _PREFIXES = ("lock ", "rep ", "repe ", "repne ", "repz ", "repnz ", "bnd ", "notrack ")
@@ -73,31 +73,31 @@ class Gate:
     """
 
     def __init__(self, cpu: str, os: str) -> None:
-        doc = load_yaml(CPU_BASELINES)
+        doc = baselines()
         check_cpu(cpu)
         check_os(os)
         self.cpu, self.os = cpu, os
-        base = doc["baselines"][cpu]
-        os_rules = doc.get("os", {}).get(os, {})
-        self.rejected = set(base.get("reject", [])) | set(os_rules.get("reject", [])) | {"privileged"}
-        self.warn_sets = set(os_rules.get("warn", [])) - self.rejected
-        self.warn_mnemonics = frozenset(base.get("warn", []))
-        self.titles = {name: s["title"] for name, s in doc["sets"].items()}
-        self.order = [s for s in doc["order"] if s in self.rejected | self.warn_sets]
-        self.rules = {name: [self._rule(r) for r in doc["sets"][name]["rules"]] for name in self.order}
+        base = doc.baselines[cpu]
+        os_rules = doc.os.get(os, Baseline())
+        self.rejected = set(base.reject) | set(os_rules.reject) | {"privileged"}
+        self.warn_sets = set(os_rules.warn) - self.rejected
+        self.warn_mnemonics = frozenset(base.warn)
+        self.titles = {name: s.title for name, s in doc.sets.items()}
+        self.order = [s for s in doc.order if s in self.rejected | self.warn_sets]
+        self.rules = {name: [self._rule(r) for r in doc.sets[name].rules] for name in self.order}
         self.regexes = {r.operands: re.compile(r.operands) for rs in self.rules.values() for r in rs if r.operands}
-        self.groups = {g: s for g, s in doc.get("groups", {}).items() if s in self.order}
-        self.never = frozenset(doc.get("never_reject", []))
+        self.groups = {g: s for g, s in doc.groups.items() if s in self.order}
+        self.never = frozenset(doc.never_reject)
         self._cache: dict[tuple[Any, ...], tuple[str, Severity] | None] = {}
 
     @staticmethod
-    def _rule(r: dict[str, Any]) -> _Rule:
+    def _rule(r: Rule) -> _Rule:
         return _Rule(
-            frozenset(r["mnemonics"]) if "mnemonics" in r else None,
-            tuple(r["prefixes"]) if "prefixes" in r else None,
-            tuple(r["suffixes"]) if "suffixes" in r else None,
-            r.get("operands"),
-            tuple(bytes.fromhex(r["opcode"])) if "opcode" in r else None,
+            frozenset(r.mnemonics) if r.mnemonics is not None else None,
+            tuple(r.prefixes) if r.prefixes is not None else None,
+            tuple(r.suffixes) if r.suffixes is not None else None,
+            r.operands,
+            tuple(bytes.fromhex(r.opcode)) if r.opcode is not None else None,
         )
 
     def classify(self, insn: capstone.CsInsn) -> tuple[str, Severity] | None:

@@ -8,32 +8,47 @@ per-OS export lists are project data (toolchain/data/winapi, see its README).
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import pefile
 
 from toolchain.audit.findings import Finding
-from toolchain.audit.platforms import WINAPI_DIR, check_os, load_yaml
+from toolchain.audit.platforms import WINAPI_DIR, check_os, os_apis
 from toolchain.errors import ConfigError
+
+
+_EXPORT_NAME = re.compile(r"^[A-Za-z0-9_?@$]+$")
 
 
 @functools.cache
 def read_list(filename: str) -> frozenset[str]:
     """One export list: header lines start with '#', then one name a line.
 
-    The ``# lines: N`` header is checked, so a truncated copy is an error.
+    The ``# lines: N`` header is checked, so a truncated copy is an error;
+    a line that is not an export name is one ``file:LINE:COL`` error.
     """
     path = WINAPI_DIR / filename
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read export list ({exc.strerror})") from None
-    names = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-    for ln in lines:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read export list ({getattr(exc, 'strerror', None) or exc})") from None
+    names, want = [], None
+    for number, ln in enumerate(lines, 1):
         if ln.startswith("# lines:"):
-            want = int(ln.split(":", 1)[1])
-            if want != len(names):
-                raise ConfigError(f"{path}: header says {want} names, file has {len(names)}")
+            count = ln.split(":", 1)[1].strip()
+            if not count.isdigit():
+                raise ConfigError(f"{path}:{number}:10: '# lines:' must give a whole number, not {count!r}")
+            want = int(count)
+        elif ln.strip() and not ln.startswith("#"):
+            name = ln.strip()
+            if not _EXPORT_NAME.match(name):
+                col = len(ln) - len(ln.lstrip()) + 1
+                raise ConfigError(f"{path}:{number}:{col}: {name[:40]!r} is not an export name "
+                                  "(one name a line: letters, digits, _ ? @ $)")
+            names.append(name)
+    if want is not None and want != len(names):
+        raise ConfigError(f"{path}: header says {want} names, file has {len(names)}")
     return frozenset(names)
 
 
@@ -54,25 +69,25 @@ class OsApi:
 def os_api(os: str) -> OsApi:
     """Load the export sets of ``os`` as described by os_apis.yaml."""
     check_os(os)
-    doc = load_yaml(WINAPI_DIR / "os_apis.yaml")
-    if os not in doc["os"]:
+    doc = os_apis()
+    if os not in doc.os:
         raise ConfigError(f"{os!r} has no Win32 API to check imports against")
-    entry = doc["os"][os]
+    entry = doc.os[os]
     exports: dict[str, frozenset[str]] = {}
-    for dll, files in entry["dlls"].items():
+    for dll, files in entry.dlls.items():
         names: set[str] = set()
         for f in files:
             names |= read_list(f)
-        names |= set(entry.get("extra", {}).get(dll, []))
+        names |= set(entry.extra.get(dll, []))
         exports[dll.lower()] = frozenset(names)
-    warn = read_list("kernel32-win98-missing.txt") if entry.get("warn_list") else frozenset()
-    return OsApi(os, entry["title"], exports, bool(entry.get("no_msvcrt")), warn,
-                 frozenset(doc.get("edge_case_only", [])), frozenset(doc.get("implemented_on_9x", [])))
+    warn = read_list("kernel32-win98-missing.txt") if entry.warn_list else frozenset()
+    return OsApi(os, entry.title, exports, entry.no_msvcrt, warn,
+                 frozenset(doc.edge_case_only), frozenset(doc.implemented_on_9x))
 
 
 def first_os_with(dll: str, name: str) -> str | None:
     """The oldest target OS whose list has ``dll!name`` (for the hint in a failure)."""
-    for os in load_yaml(WINAPI_DIR / "os_apis.yaml")["earliest"]:
+    for os in os_apis().earliest:
         api = os_api(os)
         if name in api.exports.get(dll, frozenset()) and not (api.no_msvcrt and dll == "msvcrt.dll"):
             return api.title

@@ -11,9 +11,9 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
-from toolchain import paths
+from toolchain import paths, yamlfile
 from toolchain.errors import ConfigError
 
 WINAPI_DIR: Path = paths.DATA_DIR / "winapi"
@@ -25,21 +25,18 @@ DOS_OSES: tuple[str, ...] = ("dos",)
 
 @functools.cache
 def load_yaml(path: Path) -> Any:
-    """Read one of the audit's own data files (cached: they never change in a run)."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read audit data ({exc})") from None
+    """Read a small data file with no schema of its own (cached: they never change in a run)."""
+    return yamlfile.load(path).data
 
 
 def os_names() -> tuple[str, ...]:
     """Target OS names: the Windows ones in the order of ``os_apis.yaml``, then DOS."""
-    return tuple(load_yaml(WINAPI_DIR / "os_apis.yaml")["os"]) + DOS_OSES
+    return tuple(os_apis().os) + DOS_OSES
 
 
 def cpu_names() -> tuple[str, ...]:
     """CPU baseline names, in the order of ``cpu_baselines.yaml``."""
-    return tuple(load_yaml(CPU_BASELINES)["baselines"])
+    return tuple(baselines().baselines)
 
 
 def check_os(os: str) -> str:
@@ -59,3 +56,78 @@ def check_cpu(cpu: str) -> str:
 def is_9x(os: str) -> bool:
     """Windows 95/98/ME share the 9x loader quirks; NT 4.0 does not."""
     return os != "nt4"
+
+
+# --- the audit's data files, read through their schemas --------------------
+# Every problem in a hand edit is one ``file:LINE:COL: field: what`` line.
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rule(_Strict):
+    """Which instructions belong to a set: every condition given must hold."""
+
+    mnemonics: list[str] | None = None
+    prefixes: list[str] | None = None
+    suffixes: list[str] | None = None
+    operands: str | None = Field(None, description="regex over the operand text")
+    opcode: str | None = Field(None, pattern=r"^([0-9a-f]{2})+$", description="leading opcode bytes, hex")
+
+
+class InsnSet(_Strict):
+    title: str
+    rules: list[Rule] = Field(min_length=1)
+
+
+class Baseline(_Strict):
+    reject: list[str] = []
+    warn: list[str] = []
+
+
+class BaselinesFile(_Strict):
+    """``cpu_baselines.yaml``: instruction sets, and which each CPU and OS refuses."""
+
+    sets: dict[str, InsnSet]
+    groups: dict[str, str] = {}
+    never_reject: list[str] = []
+    order: list[str]
+    baselines: dict[str, Baseline]
+    os: dict[str, Baseline] = {}
+
+
+class OsEntry(_Strict):
+    title: str
+    dlls: dict[str, list[str]] = Field(description="DLL -> export list files in this folder")
+    extra: dict[str, list[str]] = {}
+    no_msvcrt: bool = False
+    warn_list: bool = False
+
+
+class OsApisFile(_Strict):
+    """``winapi/os_apis.yaml``: which export lists answer for each Windows."""
+
+    earliest: list[str]
+    os: dict[str, OsEntry]
+    edge_case_only: list[str] = []
+    implemented_on_9x: list[str] = []
+
+
+@functools.cache
+def baselines(path: Path = CPU_BASELINES) -> BaselinesFile:
+    """The validated ``cpu_baselines.yaml``."""
+    doc: BaselinesFile = yamlfile.load_model(path, BaselinesFile)
+    for where, names in (("order", doc.order), *((f"baselines.{k}.reject", b.reject) for k, b in doc.baselines.items()),
+                         *((f"os.{k}", [*b.reject, *b.warn]) for k, b in doc.os.items())):
+        unknown = [n for n in names if n not in doc.sets]
+        if unknown:
+            raise ConfigError(f"{path}: {where}: {', '.join(unknown)} is not a set under sets:")
+    return doc
+
+
+@functools.cache
+def os_apis(path: Path = WINAPI_DIR / "os_apis.yaml") -> OsApisFile:
+    """The validated ``winapi/os_apis.yaml``."""
+    doc: OsApisFile = yamlfile.load_model(path, OsApisFile)
+    return doc

@@ -7,13 +7,12 @@ exits with AuditError's code, so scripts and CI can rely on the status.
 
 from __future__ import annotations
 
-import json
+import json as jsonlib
 from pathlib import Path
 
-from invoke import Collection
 from rich.console import Console
 
-from toolchain.cli.common import task, user_errors
+from toolchain.cli.common import task
 from toolchain.errors import AuditError, ConfigError
 
 
@@ -30,37 +29,20 @@ from toolchain.errors import AuditError, ConfigError
 )
 def audit(c, exe, target=None, os=None, cpu=None, symbols=None, map=None, json=False):  # noqa: A002
     """Check an exe's PE header, imports and CPU instructions against its target."""
-    _audit(exe, target, os, cpu, symbols, map, json)
-
-
-def platform_of(target: str) -> tuple[str, str]:
-    """(os, cpu) of a target or alias, through the one resolver every task uses."""
-    from toolchain.compilers import resolve
-
-    t = resolve(target)[0]
-    return t.platform.os, t.platform.cpu
-
-
-@user_errors
-def _audit(exe: str, target: str | None, os: str | None, cpu: str | None, symbols: str | None,
-           map_file: str | None, as_json: bool) -> None:
     from toolchain.audit import audit_exe
 
     if target:
-        t_os, t_cpu = platform_of(target)
-        os, cpu = os or t_os, cpu or t_cpu
+        from toolchain.targets import resolve
+
+        platform = resolve(target)[0].platform
+        os, cpu = os or platform.os, cpu or platform.cpu
     if not os or not cpu:
         raise ConfigError("say which target the exe is for: --target NAME, or both --os and --cpu")
-    report = audit_exe(Path(exe), os=os, cpu=cpu, map_file=Path(map_file) if map_file else None,
+    report = audit_exe(Path(exe), os=os, cpu=cpu, map_file=Path(map) if map else None,
                        symbols_exe=Path(symbols) if symbols else None)
-    if as_json:
-        print(json.dumps(report.to_json(), indent=2))
+    if json:
+        print(jsonlib.dumps(report.to_json(), indent=2))
     else:
         report.render(Console(stderr=True))
     if not report.ok:
         raise AuditError(report.verdict)
-
-
-def register(ns: Collection) -> None:
-    """Add the audit task."""
-    ns.add_task(audit)

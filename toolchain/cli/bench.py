@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import Collection
-
-from toolchain.cli.common import add_tasks, task, user_errors
+from toolchain.cli.common import task
 
 
 @task(help={
@@ -19,11 +17,6 @@ from toolchain.cli.common import add_tasks, task, user_errors
 })
 def bench(c, upstream=None, models=None):
     """Estimate the engine's speed on a Pentium II 350, Pentium 133 and 486DX2-66 beside llama2.c's run.c/runq.c."""
-    _bench(upstream, models)
-
-
-@user_errors
-def _bench(upstream: str | None, models: str | None) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -56,8 +49,3 @@ def _bench(upstream: str | None, models: str | None) -> None:
         print(line)
     for line in b.memory_report(memory):
         print(line)
-
-
-def register(ns: Collection) -> None:
-    """Add the bench task."""
-    add_tasks(ns, bench)

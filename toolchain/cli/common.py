@@ -1,23 +1,21 @@
 """What every task module shares: the one task idiom.
 
-A task is ``@task`` over a thin function whose body is wrapped in
-``user_errors``; options that must be numbers are read with ``int_option``
-inside that body, so a bad value is one line and exit code 2, like every
-other user error.
+A task is ``@task`` over one function that parses its options and calls a
+stage module.  Errors need no wrapping: the project's Task class turns any
+RetroError into one line on stderr and its exit code (invoke's ``Exit``), so
+a bad option read with ``int_option`` inside the body is one line and exit
+code 2, like every other user error.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, TypeVar, cast
+from typing import Any
 
-from invoke import Collection, Exit, Task
+from invoke import Exit, Task
 from invoke import task as invoke_task
 from invoke.parser import Argument
 
 from toolchain.errors import ConfigError, RetroError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Short flags that mean the same thing in every task that has the option
 # (-z and -m as in llama2.c's run); the others are chosen by invoke.
@@ -25,9 +23,18 @@ SHORT_FLAGS = {"target": "t", "out": "o", "model": "m", "tokenizer": "z"}
 
 
 class RetroTask(Task):
-    """An invoke Task whose shared options keep their short flags: invoke
-    gives each option the first free letter of its name, so ``-o`` was
-    ``--tokenizer`` in one task and ``--out`` in another."""
+    """An invoke Task that reports user errors as one line, and whose shared
+    options keep their short flags: invoke gives each option the first free
+    letter of its name, so ``-o`` was ``--tokenizer`` in one task and
+    ``--out`` in another."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except RetroError as exc:
+            raise Exit(f"error: {exc}", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         params = self.argspec(self.body).parameters
@@ -57,40 +64,12 @@ def task(*args: Any, **kwargs: Any) -> Any:
     return invoke_task(*args, **kwargs)
 
 
-def user_errors(func: F) -> F:
-    """Report a RetroError as one line on stderr and exit with its code.
-
-    Wraps the body of a task (not the task object, so invoke still sees the
-    real signature for its help text).
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except RetroError as exc:
-            raise Exit(f"error: {exc}", code=exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise Exit("interrupted", code=130) from None
-
-    return cast(F, wrapper)
-
-
 def int_option(name: str, value: object) -> int:
     """An integer option, or a ConfigError naming the option."""
     try:
         return int(str(value))
     except ValueError:
         raise ConfigError(f"--{name} {value!r}: must be a whole number") from None
-
-
-def add_tasks(ns: Collection, *tasks: object) -> None:
-    """Add ``@task`` functions to a collection (checked: invoke's decorator
-    is typed loosely, so a plain function would only fail when run)."""
-    for t in tasks:
-        if not isinstance(t, Task):
-            raise TypeError(f"{t!r} is not an invoke task (missing @task?)")
-        ns.add_task(t)
 
 
 def number_option(name: str, value: object) -> float:

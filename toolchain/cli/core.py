@@ -5,14 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypedDict
 
-from invoke import Collection, Context, Exit
+from invoke import Context, Exit
 from rich.console import Console
 from rich.table import Table
 
 from toolchain import paths, settings
 from toolchain.build import BuildOptions
-from toolchain.cli.common import add_tasks, int_option, task, user_errors
+from toolchain.cli.common import int_option, number_option, task
 from toolchain.dosbatch import REFUSED_HELP
 from toolchain.errors import ConfigError
 
@@ -45,60 +46,11 @@ def build(c, target=None, model=None, tokenizer=None, out=None, source=None, pro
           steps=None, media=None, program=None, all_=False, targets=None, models=None, jobs=None,
           temperature=None, topp=None, seed=None):
     """Build the bundle zip for a target: RUN.EXE (or a source kit), model, RUN.BAT, README.TXT."""
+    sampling = (temperature, topp, seed)
     if all_ or targets or models or jobs:
         _build_all(c, all_, targets, models, jobs, target=target, model=model, tokenizer=tokenizer, out=out,
-                   source=source, prompt=prompt, steps=steps, media=media, program=program,
-                   sampling=(temperature, topp, seed))
+                   source=source, prompt=prompt, steps=steps, media=media, program=program, sampling=sampling)
         return
-    _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, (temperature, topp, seed))
-
-
-def _float_option(name: str, value: object) -> float:
-    try:
-        return float(str(value))
-    except ValueError:
-        raise ConfigError(f"--{name} {value!r}: not a number") from None
-
-
-def _sampling(sampling: tuple[object, object, object]) -> tuple[float, float, int | None]:
-    """--temperature, --topp, --seed -> BuildOptions fields (RUN.BAT's defaults)."""
-    temperature, topp, seed = sampling
-    return (
-        1.0 if temperature is None else _float_option("temperature", temperature),
-        0.9 if topp is None else _float_option("topp", topp),
-        None if seed is None else int_option("seed", seed),
-    )
-
-
-def _options(c: Context, target: str | None, model: str | None, tokenizer: str | None, out: str | None,
-             source: str | None, prompt: str | None, steps: str | None, media: str | None,
-             program: str | None, sampling: tuple[object, object, object] = (None, None, None),
-             ) -> tuple[BuildOptions, settings.Settings]:
-    """The command line and the settings layers -> BuildOptions (checked before anything is built)."""
-    s = settings.from_layers(c.config.get("retrollama"), target=target, prompt=prompt,
-                             steps=None if steps is None else int_option("steps", steps))
-    temperature, topp, seed = _sampling(sampling)
-    opts = BuildOptions(
-        target=s.target,
-        model=model,
-        tokenizer=tokenizer,
-        out=Path(out) if out else settings.anchored(s.out),
-        source=Path(source) if source else None,
-        prompt=s.prompt,
-        steps=s.steps,
-        models_dir=s.models_dir,
-        work=settings.anchored(s.work),
-        media=tuple(m.strip() for m in media.split(",")) if media else (),
-        program=program,
-        temperature=temperature,
-        topp=topp,
-        seed=seed,
-    )
-    return opts, s
-
-
-@user_errors
-def _build(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling=(None, None, None)):
     from toolchain.build import build as run_build
 
     opts, _ = _options(c, target, model, tokenizer, out, source, prompt, steps, media, program, sampling)
@@ -112,8 +64,52 @@ def _build(c, target, model, tokenizer, out, source, prompt, steps, media, progr
     console.print(f"[bold green]wrote[/bold green] {result.zip_path} ({kind})")
 
 
-@user_errors
+class _Sampling(TypedDict, total=False):
+    temperature: float
+    topp: float
+    seed: int
+
+
+def _sampling(sampling: tuple[object, object, object]) -> _Sampling:
+    """--temperature, --topp, --seed as BuildOptions fields: only those given,
+    so RUN.BAT's defaults stay where they are written (BuildOptions)."""
+    temperature, topp, seed = sampling
+    given = _Sampling()
+    if temperature is not None:
+        given["temperature"] = number_option("temperature", temperature)
+    if topp is not None:
+        given["topp"] = number_option("topp", topp)
+    if seed is not None:
+        given["seed"] = int_option("seed", seed)
+    return given
+
+
+def _options(c: Context, target: str | None, model: str | None, tokenizer: str | None, out: str | None,
+             source: str | None, prompt: str | None, steps: str | None, media: str | None,
+             program: str | None, sampling: tuple[object, object, object] = (None, None, None),
+             ) -> tuple[BuildOptions, settings.Settings]:
+    """The command line and the settings layers -> BuildOptions (checked before anything is built)."""
+    s = settings.from_layers(c.config.get("retrollama"), target=target, prompt=prompt,
+                             steps=None if steps is None else int_option("steps", steps))
+    opts = BuildOptions(
+        target=s.target,
+        model=model,
+        tokenizer=tokenizer,
+        out=Path(out) if out else settings.anchored(s.out),
+        source=Path(source) if source else None,
+        prompt=s.prompt,
+        steps=s.steps,
+        models_dir=s.models_dir,
+        work=settings.anchored(s.work),
+        media=tuple(m.strip() for m in media.split(",")) if media else (),
+        program=program,
+        **_sampling(sampling),
+    )
+    return opts, s
+
+
 def _build_all(c, all_, targets, models, jobs, *, target, model, tokenizer, **common):
+    """``build --all``: every selected (target, model) pair, then one summary table."""
     from toolchain import matrix
     from toolchain.build import check_options
     from toolchain.targets import aliases, target_names
@@ -142,13 +138,7 @@ def _build_all(c, all_, targets, models, jobs, *, target, model, tokenizer, **co
 @task
 def targets(c):
     """List the targets, their compilers, and where each compiler was found or what is missing."""
-    _targets()
-
-
-@user_errors
-def _targets():
     from toolchain import compilers
-    from toolchain.errors import ConfigError
     from toolchain.targets import aliases, load_all
 
     good, problems = load_all()
@@ -157,7 +147,7 @@ def _targets():
         table.add_column(col)
     for t in good:
         d = compilers.discover(t)
-        status = f"[green]{d.where}[/green]" if d.found else f"[yellow]{d.where}[/yellow]"
+        status = f"[green]{d.status}[/green]" if d.found else f"[yellow]{d.status}[/yellow]"
         table.add_row(t.name, f"{t.platform.os_name} / {t.platform.cpu}", t.compiler.name, status)
     console = Console()
     console.print(table)
@@ -185,18 +175,7 @@ def test(c, k=None, x=False):
 @task
 def docs(c):
     """Regenerate the README's targets table and targets/schema.json from the target files."""
-    _docs()
-
-
-@user_errors
-def _docs():
     from toolchain.docs import update
 
     for path in update() or ["(nothing changed)"]:
         print(path)
-
-
-def register(ns: Collection) -> None:
-    """Add the core tasks and their default settings."""
-    add_tasks(ns, build, targets, test, docs)
-    ns.configure({"retrollama": settings.defaults()})

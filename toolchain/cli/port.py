@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from invoke import Collection, Exit
+from invoke import Exit
 
-from toolchain.cli.common import task, user_errors
+from toolchain.cli.common import task
 from toolchain.errors import PortError
 
 
@@ -16,7 +16,7 @@ def _family(target: str | None, compiler: str | None) -> str:
     if target and compiler:
         raise PortError("give --target or --compiler, not both")
     if target:
-        from toolchain.compilers import resolve
+        from toolchain.targets import resolve
 
         return resolve(target)[0].compiler.family
     return compiler or "gcc"
@@ -50,7 +50,6 @@ def _print_summary(changes: list) -> None:
     "compiler": "compiler family instead of --target: gcc, mingw, borland, watcom",
     "report": "only list what each patch would change (file:line [patch] why), then a summary",
 })
-@user_errors
 def port(c, src, out=None, target=None, compiler=None, report=False):
     """Port a llama2.c-style C99 tree to C89 with the documented patch series."""
     from toolchain.porting import port_tree, survey_tree
@@ -75,8 +74,8 @@ def port(c, src, out=None, target=None, compiler=None, report=False):
     _print_programs(result.programs)
 
 
-@task(help={"keep": "folder to keep the ported fixtures and builds in (default: a temporary one)"})
-@user_errors
+@task(name="validate-patches",
+      help={"keep": "folder to keep the ported fixtures and builds in (default: a temporary one)"})
 def validate_patches(c, keep=None):
     """Check every patch: goldens, idempotence, strict C89 builds, same output (CI)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -114,9 +113,3 @@ def validate_patches(c, keep=None):
     print(f"validate-patches: {passed} of {len(outcomes)} checks passed{tail}")
     if failed:
         raise Exit(f"validate-patches: {len(failed)} check(s) failed", code=PortError.exit_code)
-
-
-def register(ns: Collection) -> None:
-    """Add the porting tasks to the root collection."""
-    ns.add_task(port)
-    ns.add_task(validate_patches, name="validate-patches")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from invoke import Collection
-
-from toolchain.cli.common import task, user_errors
-from toolchain.errors import ConfigError
+from toolchain.cli.common import int_option, task
 from toolchain.progress import progress_bar
 
 MB = 1024 * 1024
@@ -20,21 +17,11 @@ MB = 1024 * 1024
 )
 def quantize(c, model, out, group_size=None):
     """Quantize a model to int8 Q8_0 as llama2.c's `export.py --version 2` does (runq.c reads it)."""
-    _quantize(model, out, group_size)
-
-
-@user_errors
-def _quantize(model: str, out: str, group_size: str | int | None) -> None:
     from toolchain.llama2 import quant
     from toolchain.llama2.checkpoint import describe
-
-    gs: int | None = None
-    if group_size is not None:
-        try:
-            gs = int(group_size)
-        except ValueError:
-            raise ConfigError(f"--group-size {group_size!r} is not a whole number") from None
     from toolchain.modelpick import model_path
+
+    gs = None if group_size is None else int_option("group-size", group_size)
 
     src, _ = model_path(model)
     with progress_bar(f"quantizing {src.name}") as advance:
@@ -43,8 +30,3 @@ def _quantize(model: str, out: str, group_size: str | int | None) -> None:
         f"{out}: int8 Q8_0, group size {report.group_size}, {report.bytes_out / MB:.1f} MB "
         f"(fp32 {report.bytes_in / MB:.1f} MB), max error {report.max_error:.5f}; {describe(report.config)}"
     )
-
-
-def register(ns: Collection) -> None:
-    """Add the ``quantize`` task."""
-    ns.add_task(quantize)

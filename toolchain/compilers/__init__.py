@@ -11,25 +11,42 @@ family a target has.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, cast
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol, cast
 
 from toolchain.errors import ConfigError
-from toolchain.targets import Target, aliases, load_target
+
+if TYPE_CHECKING:  # targets.resolve calls discover: at run time only targets imports us
+    from toolchain.targets import Target
 
 
 @dataclass(frozen=True)
 class Discovery:
     """Whether a target's compiler is usable here, and how to call it."""
 
-    found: bool
-    where: str  # a path when found, otherwise what is missing and how to fix it
+    path: Path | None = None  # the compiler driver, when it is found
+    problem: str | None = None  # otherwise what is missing and how to fix it
     root: Path | None = None
     wrapper: tuple[str, ...] = ()  # e.g. ("wine",) for Windows-hosted tools
     env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.problem is None):
+            raise ValueError("a Discovery has either a path or a problem")
+
+    @property
+    def found(self) -> bool:
+        return self.path is not None
+
+    @property
+    def status(self) -> str:
+        """The path, or what is missing: one line for tables and messages."""
+        return str(self.path) if self.path is not None else str(self.problem)
 
 
 @dataclass(frozen=True)
@@ -76,11 +93,14 @@ def register(family: str, module: object) -> None:
 
 
 def registry() -> dict[str, Toolchain]:
-    """family name -> module implementing the Toolchain protocol."""
-    from toolchain.compilers import borland, mingw, watcom
+    """family name -> module implementing the Toolchain protocol.
 
-    return {"mingw": cast(Toolchain, mingw), "watcom": cast(Toolchain, watcom),
-            "borland": cast(Toolchain, borland), **_REGISTERED}
+    Every module of this package is a family named after it, so a new
+    built-in compiler is registered by adding its module; nothing lists them.
+    """
+    found = {info.name: cast(Toolchain, importlib.import_module(f"{__name__}.{info.name}"))
+             for info in pkgutil.iter_modules(__path__)}
+    return {**found, **_REGISTERED}
 
 
 def toolchain_for(target: Target) -> Toolchain:
@@ -138,27 +158,3 @@ def compile_command(target: Target, source: str, obj: str, cc: str | None = None
     if own is not None:
         return cast(list[str], own(target, source, obj, cc))
     return [cc or target.compiler.cc, *compile_flags(target), "-c", "-o", obj, source]
-
-
-def resolve(name: str) -> tuple[Target, Discovery, str]:
-    """A target name or alias -> (target, its compiler discovery, why chosen).
-
-    The one resolver every task uses: an alias stands for the first of its
-    targets whose compiler is installed here, else for its first target.
-    """
-    table = aliases()
-    if name not in table:
-        target = load_target(name)
-        return target, discover(target), f"{name}"
-    skipped: list[str] = []
-    candidates = [load_target(n) for n in table[name]]
-    for target in candidates:
-        found = discover(target)
-        if found.found:
-            why = f"{name} -> {target.name}: {target.compiler.name} found at {found.where}"
-            if skipped:
-                why += " (" + "; ".join(skipped) + ")"
-            return target, found, why
-        skipped.append(f"{target.compiler.name}: {found.where}")
-    first = candidates[0]
-    return first, discover(first), f"{name} -> {first.name}: no compiler found (" + "; ".join(skipped) + ")"

@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from toolchain.compilers import Built, Discovery, which
 from toolchain.errors import BuildError
-from toolchain.targets import Target
 from toolchain.wine import wine_env
+
+if TYPE_CHECKING:
+    from toolchain.targets import Target
 
 object_suffix = ".obj"
 define_prefix = "-D"
@@ -49,17 +51,17 @@ def _entries(base: Path, folder: str) -> list[Path]:
 def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
     root = environ.get("BCC_ROOT", "").strip()
     if not root:
-        return Discovery(False, "$BCC_ROOT is not set (point it at a Borland C++ 5.02 folder with BIN\\BCC32.EXE)")
+        return Discovery(problem="$BCC_ROOT is not set (point it at a Borland C++ 5.02 folder with BIN\\BCC32.EXE)")
     base = Path(root)
     tools = {}
     for tool in (target.compiler.cc, "tlink32"):
         hits = [p for p in _entries(base, "bin") if p.name.lower() == f"{tool}.exe"]
         if not hits:
-            return Discovery(False, f"$BCC_ROOT={root}: no BIN/{tool.upper()}.EXE")
+            return Discovery(problem=f"$BCC_ROOT={root}: no BIN/{tool.upper()}.EXE")
         tools[tool] = hits[0]
     if which("wine", environ) is None:
-        return Discovery(False, "Borland's tools need Wine, which is not on PATH")
-    return Discovery(True, str(tools[target.compiler.cc]), root=base, wrapper=("wine",))
+        return Discovery(problem="Borland's tools need Wine, which is not on PATH")
+    return Discovery(Path(tools[target.compiler.cc]), root=base, wrapper=("wine",))
 
 
 def read_recipes(text: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -110,7 +112,7 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
 
 
 def build(target: Target, src_dir: Path, makefile: str, found: Discovery) -> Built:
-    assert found.root is not None
+    assert found.root is not None and found.path is not None
     macros, blocks = read_recipes((src_dir / makefile).read_text(encoding="ascii"))
     exe = target.names.exe.lower()
     if ".c.obj" not in blocks or exe not in blocks:
@@ -119,8 +121,8 @@ def build(target: Target, src_dir: Path, makefile: str, found: Discovery) -> Bui
     for src in sorted(src_dir.glob("*.c")):
         rsp = src_dir / f"{src.stem}.rsp"
         rsp.write_text(_expand(blocks[".c.obj"], macros).replace("$<", src.name), encoding="ascii")
-        _run([*found.wrapper, found.where, f"@{rsp.name}"], src_dir, f"bcc32 {src.name}")
+        _run([*found.wrapper, str(found.path), f"@{rsp.name}"], src_dir, f"bcc32 {src.name}")
     (src_dir / "link.rsp").write_text(_expand(blocks[exe], macros), encoding="ascii")
-    tlink = next(p for p in Path(found.where).parent.iterdir() if p.name.lower() == "tlink32.exe")
+    tlink = next(p for p in found.path.parent.iterdir() if p.name.lower() == "tlink32.exe")
     _run([*found.wrapper, str(tlink), "@link.rsp"], src_dir, "tlink32")
     return Built(src_dir / exe)

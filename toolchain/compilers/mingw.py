@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from toolchain import paths
 from toolchain.compilers import Built, Discovery, compile_flags, which
 from toolchain.errors import AuditError, BuildError
-from toolchain.targets import Target
+
+if TYPE_CHECKING:
+    from toolchain.targets import Target
 
 object_suffix = ".o"
 define_prefix = "-D"
@@ -27,14 +29,14 @@ def dos_make_args(makefile: str) -> str:
 def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
     cc = which(target.compiler.cc, environ)
     if cc is None:
-        return Discovery(False, f"{target.compiler.cc} not on PATH (Debian: apt-get install gcc-mingw-w64-i686)")
+        return Discovery(problem=f"{target.compiler.cc} not on PATH (Debian: apt-get install gcc-mingw-w64-i686)")
     if which("make", environ) is None:
-        return Discovery(False, "GNU make not on PATH (Debian: apt-get install make)")
-    return Discovery(True, cc)
+        return Discovery(problem="GNU make not on PATH (Debian: apt-get install make)")
+    return Discovery(Path(cc))
 
 
 def build(target: Target, src_dir: Path, makefile: str, found: Discovery) -> Built:
-    cmd = ["make", "-s", "-f", makefile, f"CC={found.where}"]
+    cmd = ["make", "-s", "-f", makefile, f"CC={found.path}"]
     proc = subprocess.run(cmd, cwd=src_dir, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]

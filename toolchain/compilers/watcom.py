@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from toolchain.compilers import Built, Discovery, which
 from toolchain.errors import BuildError
-from toolchain.targets import Target
+
+if TYPE_CHECKING:
+    from toolchain.targets import Target
 
 object_suffix = ".obj"
 define_prefix = "-d"
@@ -44,13 +46,13 @@ def dos_make_args(makefile: str) -> str:
 def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
     root = environ.get("WATCOM", "").strip()
     if not root:
-        return Discovery(False, "$WATCOM is not set (install Open Watcom and set WATCOM to its folder)")
+        return Discovery(problem="$WATCOM is not set (install Open Watcom and set WATCOM to its folder)")
     base = Path(root)
     for bindir, ext, wrapper in _HOSTS:
         cc = base / bindir / f"{target.compiler.cc}{ext}"
         if cc.is_file():
             if wrapper and which("wine", environ) is None:
-                return Discovery(False, f"{cc} needs Wine, which is not on PATH")
+                return Discovery(problem=f"{cc} needs Wine, which is not on PATH")
             sep = ";" if wrapper else ":"
             # A DOS build sees only the portable headers, as BUILD.BAT sets it.
             include = [base / "h"] if target.platform.os == "dos" else [base / "h", base / "h" / "nt"]
@@ -59,8 +61,8 @@ def discover(target: Target, environ: Mapping[str, str]) -> Discovery:
                 "INCLUDE": sep.join(map(str, include)),
                 "PATH": f"{base / bindir}:{environ.get('PATH', '')}",
             }
-            return Discovery(True, str(cc), root=base, wrapper=wrapper, env=env)
-    return Discovery(False, f"$WATCOM={root}: no {target.compiler.cc} in binl64/, binl/ or binnt/")
+            return Discovery(Path(cc), root=base, wrapper=wrapper, env=env)
+    return Discovery(problem=f"$WATCOM={root}: no {target.compiler.cc} in binl64/, binl/ or binnt/")
 
 
 def _wmake(found: Discovery) -> list[str]:

@@ -148,8 +148,8 @@ def tensor_layout(config: Config) -> Layout:
     return layout
 
 
-def expected_file_size(config: Config) -> int:
-    """Bytes a well-formed checkpoint of this shape has: header plus every tensor."""
+def fp32_file_bytes(config: Config) -> int:
+    """Bytes of a well-formed fp32 (version 0) checkpoint of this shape: header plus every tensor."""
     return HEADER_BYTES + FLOAT_BYTES * sum(_count(shape) for _, shape in tensor_layout(config))
 
 
@@ -185,7 +185,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Config, dict[str, np.
     """
     p = Path(path)
     config = read_config(p)
-    want = expected_file_size(config)
+    want = fp32_file_bytes(config)
     have = p.stat().st_size
     if have != want:
         raise ModelError(

@@ -117,7 +117,7 @@ def norm_shapes(config: Config) -> list[tuple[str, tuple[int, ...]]]:
     return [(name, (config.n_layers, config.dim) if per_layer else (config.dim,)) for name, per_layer in NORMS]
 
 
-def expected_file_size(config: Config, group_size: int) -> int:
+def int8_file_bytes(config: Config, group_size: int) -> int:
     """Bytes of a well-formed version-2 file: header, norms, int8 values and scales.
 
     Scales are counted per tensor as numel // group_size, which is what
@@ -302,7 +302,7 @@ def load_q8(path: str | os.PathLike[str]) -> Q8Checkpoint:
     """Read a version-2 file whole; its size must match the header exactly."""
     p = Path(path)
     config, gs = read_header(p)
-    want = expected_file_size(config, gs)
+    want = int8_file_bytes(config, gs)
     have = p.stat().st_size
     if have != want:
         raise ModelError(

@@ -23,15 +23,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from toolchain import paths
+from toolchain import costdata
+from toolchain.costdata import COST_FILE
 from toolchain.cycles import estimate_tok_s
 from toolchain.errors import ConfigError, ModelError
-from toolchain.llama2.checkpoint import Config, describe, expected_file_size
+from toolchain.llama2.checkpoint import Config, describe, fp32_file_bytes
 from toolchain.llama2.tokenizer import Tokenizer
 
-COST_FILE = paths.DATA_DIR / "cost_model.yaml"
 FLOAT = 4
 POINTER = 4  # the engine is a 32-bit program
 QUANTS = ("fp32", "int8")
@@ -76,36 +75,31 @@ def cost_model(path: Path = COST_FILE) -> CostModel:
     """Load cost_model.yaml and fit overhead and rate through its two points."""
     from toolchain.models import registry  # late: registry is a sibling data file
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        cal = data["calibration"]
-        steps = int(cal["steps"])
-        (a, b) = cal["points"]
-        entries = registry.load()
-        points = []
-        for p in (a, b):
-            shape = entries[p["model"]].config
-            if shape is None:
-                raise KeyError(p["model"])
-            points.append((macs_per_token(shape.to_config(), steps), 1.0 / float(p["tok_per_s"])))
-        (m1, t1), (m2, t2) = sorted(points)
-        rate = (m2 - m1) / (t2 - t1)
-        overhead = t1 - m1 / rate
-        if rate <= 0 or overhead < 0:
-            raise ValueError("the calibration points give a negative rate or overhead")
-        return CostModel(
-            overhead_s=overhead,
-            macs_per_s=rate,
-            calibration_steps=steps,
-            machine=str(cal["machine"]),
-            os_reserve_bytes=int(data["os_reserve_mb"]) * MB,
-            int8_group_size=int(data["int8_group_size"]),
-            file_limits={str(k): int(v) for k, v in data["file_limits"].items()},
-            address_space_bytes=int(data["address_space_bytes"]),
-            disk_mb_per_s=(float(data["disk_mb_per_s"]["low"]), float(data["disk_mb_per_s"]["high"])),
-        )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: bad cost model: {exc!r}") from None
+    data = costdata.load(path)
+    cal = data.calibration
+    entries = registry.load()
+    points = []
+    for p in cal.points:
+        entry = entries.get(p.model)
+        if entry is None or entry.config is None:
+            raise ConfigError(f"{path}: calibration point {p.model!r} is not a checkpoint of the model registry")
+        points.append((macs_per_token(entry.config.to_config(), cal.steps), 1.0 / p.tok_per_s))
+    (m1, t1), (m2, t2) = sorted(points)
+    rate = (m2 - m1) / (t2 - t1) if t2 != t1 else 0.0
+    overhead = t1 - m1 / rate if rate > 0 else -1.0
+    if rate <= 0 or overhead < 0:
+        raise ConfigError(f"{path}: the calibration points give a negative rate or overhead")
+    return CostModel(
+        overhead_s=overhead,
+        macs_per_s=rate,
+        calibration_steps=cal.steps,
+        machine=cal.machine,
+        os_reserve_bytes=data.os_reserve_mb * MB,
+        int8_group_size=data.int8_group_size,
+        file_limits=dict(data.file_limits),
+        address_space_bytes=data.address_space_bytes,
+        disk_mb_per_s=(data.disk_mb_per_s.low, data.disk_mb_per_s.high),
+    )
 
 
 def _state_bytes(c: Config, steps: int) -> int:
@@ -200,7 +194,7 @@ def estimate(
     est = estimate_config(
         config, file_bytes=have, steps=steps, tokenizer=tokenizer, quant=quant, max_file_bytes=max_file_bytes
     )
-    want = expected_file_size(config) if group_size is None else q8.expected_file_size(config, group_size)
+    want = fp32_file_bytes(config) if group_size is None else q8.int8_file_bytes(config, group_size)
     if have != want:
         est.problems.insert(
             0, f"{checkpoint} is {have} bytes but its header ({describe(config)}) needs {want}: "
@@ -226,7 +220,7 @@ def estimate_config(
     cm = cost_model()
     c = config
     run = min(steps, c.seq_len)
-    file_bytes = expected_file_size(c) if file_bytes is None else file_bytes
+    file_bytes = fp32_file_bytes(c) if file_bytes is None else file_bytes
     problems: list[str] = []
 
     vocab = None
@@ -246,7 +240,7 @@ def estimate_config(
     else:
         tok_bytes = _tokenizer_bytes(4 + c.vocab_size * (8 + 6), c.vocab_size)  # ~6-byte pieces
 
-    fp32_weights = expected_file_size(c) - 28
+    fp32_weights = fp32_file_bytes(c) - 28
     common = _state_bytes(c, run) + tok_bytes
     ram = fp32_weights + common
     ram_int8 = _int8_weight_bytes(c, cm.int8_group_size) + common
