@@ -193,8 +193,9 @@ def test_streamed_memory_case_reports_bytes_per_token_and_speed(native_engine: P
     assert r.streamed_bytes_per_token == inspect.streamed_bytes_per_token(config, "fp32", 64)
     assert r.streamed_tok_s == inspect.streamed_tok_s(inspect.estimate(ckpt), r.streamed_bytes_per_token)
     assert 0 < r.max_rss_bytes <= 8 * (1 << 20)
+    assert 0 < r.private_bytes < r.max_rss_bytes  # no shared C library pages in it
     lines = bench.memory_report([r])
     assert lines[1].startswith("native            wide-b4 ") and lines[1].endswith("ok")
-    assert lines[2].startswith(f"streamed          wide-b4: {r.streamed_bytes_per_token:,} bytes read per token; ~")
+    assert lines[3].startswith(f"streamed          wide-b4: {r.streamed_bytes_per_token:,} bytes read per token; ~")
     in_ram = bench.measure_memory(helper, native_engine, "wide", "native", args[:-2], 8)
-    assert in_ram.streamed_bytes_per_token is None and len(bench.memory_report([in_ram])) == 2
+    assert in_ram.streamed_bytes_per_token is None and len(bench.memory_report([in_ram])) == 3

@@ -396,6 +396,7 @@ class MemoryResult:
     max_rss_bytes: int
     accounted_bytes: int
     cap_bytes: int
+    private_bytes: int = 0  # peak anonymous memory (heap, stack; no C library pages), sampled every ms
     streamed_bytes_per_token: int | None = None  # weights read from disk per token (-b), as the engine counted
     streamed_tok_s: tuple[float, float] | None = None  # estimated on a Pentium II 350 at the assumed disk speeds
 
@@ -424,8 +425,8 @@ def measure_memory(helper: Path, exe: Path, name: str, build: str, cmd_args: lis
     m = _MEMORY.search(verbose.stderr)
     if m is None:
         raise BuildError(f"{exe}: no memory line in the -v output")
-    out = _run([str(helper), *cmd]).stdout.split()
-    if len(out) != 2 or out[1] != b"0":
+    out = _run([str(helper), "-a", *cmd]).stdout.split()
+    if len(out) != 3 or out[1] != b"0":
         raise BuildError(f"{exe}: the peak-memory run failed ({b' '.join(out).decode(errors='replace')})")
     streamed = _STREAMED.search(verbose.stderr)
     per_token = tok_s = None
@@ -433,7 +434,7 @@ def measure_memory(helper: Path, exe: Path, name: str, build: str, cmd_args: lis
         per_token = int(streamed.group(1))
         tok_s = inspect.streamed_tok_s(inspect.estimate(Path(cmd_args[0])), per_token)
     return MemoryResult(name, build, int(out[0]) * 1024, sum(int(g) for g in m.groups()), int(cap_mb * MB),
-                        per_token, tok_s)
+                        int(out[2]) * 1024, per_token, tok_s)
 
 
 def memory_cases(settings: dict, big: bool = False) -> list[dict]:
@@ -465,11 +466,13 @@ def memory_report(results: list[MemoryResult]) -> list[str]:
     if not results:
         return []
     width = max(12, *(len(r.name) for r in results))
-    lines = [f"{'peak memory':<17} {'case':<{width}} {'max RSS':>10} {'engine -v':>10} {'cap':>7}"]
+    lines = [f"{'peak memory':<17} {'case':<{width}} {'max RSS':>10} {'private':>10} {'engine -v':>10} {'cap':>7}"]
     for r in results:
         mark = "  ok" if r.max_rss_bytes <= r.cap_bytes else "  OVER CAP"
-        lines.append(f"{r.build:<17} {r.name:<{width}} {r.max_rss_bytes / MB:>7.1f} MB "
+        lines.append(f"{r.build:<17} {r.name:<{width}} {r.max_rss_bytes / MB:>7.1f} MB {r.private_bytes / MB:>7.1f} MB "
                      f"{r.accounted_bytes / MB:>7.1f} MB {r.cap_bytes / MB:>4.0f} MB{mark}")
+    lines.append(f"{'':<17} (max RSS counts the C library's shared pages too; private is the engine's own "
+                 "memory; the cap is on max RSS)")
     for r in results:
         if r.streamed_bytes_per_token is not None and r.streamed_tok_s is not None:
             from toolchain.models import inspect
