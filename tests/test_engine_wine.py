@@ -122,13 +122,13 @@ def test_wine_streams_a_file_beyond_2gb(wine_exe: Path, native_engine: Path, mod
     """FAT32 holds files up to 4 GB: the Win32 reader seeks past 2^31 with SetFilePointer's high DWORD and
     sizes the file with GetFileSize's, so a checkpoint whose classifier lies beyond 2 GB streams to the
     logits of the same exe reading it in memory (msvcrt's fread has no 2 GB limit) and to the native
-    (64-bit) build's story."""
+    (64-bit) build's story (which is byte-identical in memory and streamed, tests/test_engine_stream.py)."""
     ckpt = tmp_path / "big.bin"
     cls_at = _sparse_checkpoint_over_2gb(ckpt)
     assert cls_at > 2**31 and 2**31 < ckpt.stat().st_size < 2**32
     tok = models_dir / "tok512.bin"
     flags = ["-n", "6", "-s", "4", "-i", PROMPT]
-    nat = run(native_engine, ckpt, "-z", tok, *flags, timeout=120)
+    nat = run(native_engine, ckpt, "-z", tok, *flags, "-b", "2", timeout=120)  # seeks over the hole
     assert nat.returncode == 0, nat.stderr[-500:]
     win = wine(wine_exe, ckpt, "-z", tok, *flags, "-b", "2", "-v", "-L", tmp_path / "win.f32")
     assert win.returncode == 0, win.stderr[-500:]
