@@ -29,6 +29,7 @@
 #include <math.h>
 #include <time.h>
 #include <errno.h>
+#include <limits.h>
 #include "compat.h"
 #include "q8.h"
 
@@ -2547,6 +2548,11 @@ static void generate(const char *prompt, int steps)
     engine.tokens = (int *)xmalloc(((double)strlen(prompt) + 3.0) * sizeof(int),
                                    "the prompt tokens");
     n_prompt = encode(&engine.tokenizer, prompt, 1, 0, engine.tokens);
+    /* the sorted vocabulary only serves encoding, which generate does
+     * once: its memory (8 bytes a token, 250 KB for 32000) goes back
+     * before the KV cache fills */
+    free(engine.tokenizer.sorted);
+    engine.tokenizer.sorted = NULL;
     if (n_prompt > t->config.seq_len) {
         fatal(EXIT_USAGE, "the prompt is %d tokens; the model's context is %d",
               n_prompt, t->config.seq_len);
@@ -2708,12 +2714,15 @@ static void usage(const char *what, const char *arg)
     fatal(EXIT_USAGE, "%s%.200s (%s)", what, arg, USAGE_LINE);
 }
 
-static double parse_number(const char *flag, const char *text)
+/* Every bad value of a flag gets the same line: the flag, what it must
+ * be, and what was given. */
+static double parse_number(const char *flag, const char *text,
+                           const char *range)
 {
     char *end;
     double v = strtod(text, &end);
     if (end == text || *end != '\0' || v != v) {
-        fatal(EXIT_USAGE, "%s expects a number, not \"%.200s\"", flag, text);
+        fatal(EXIT_USAGE, "%s must be %s, not \"%.200s\"", flag, range, text);
     }
     return v;
 }
@@ -2723,7 +2732,7 @@ static double parse_number(const char *flag, const char *text)
 static float parse_range(const char *flag, const char *text, double lo,
                          double hi, const char *range)
 {
-    double v = parse_number(flag, text);
+    double v = parse_number(flag, text, range);
     if (v < lo || (hi > lo && v > hi)
         || v > 3.4028234e38 || v < -3.4028234e38) {
         fatal(EXIT_USAGE, "%s must be %s, not \"%.200s\"", flag, range, text);
@@ -2731,19 +2740,21 @@ static float parse_range(const char *flag, const char *text, double lo,
     return (float)v;
 }
 
-static int parse_int(const char *flag, const char *text)
+/* A whole-number flag in [lo, hi]; `note` follows the range in the
+ * message. */
+static int parse_int(const char *flag, const char *text, long lo, long hi,
+                     const char *note)
 {
     char *end;
     long v;
-    /* Out of range for long sets ERANGE; out of range for int changes the
-       value when narrowed.  Comparing with int's limits instead would be a
-       test that is always false where long is 32 bits (Watcom warns). */
+    /* Out of range for long sets ERANGE; lo and hi lie within int, so a
+       value between them survives the narrowing to int. */
     errno = 0;
     v = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || errno == ERANGE ||
-        (long)(int)v != v) {
-        fatal(EXIT_USAGE, "%s expects a whole number, not \"%.200s\"", flag,
-              text);
+    if (end == text || *end != '\0' || errno == ERANGE || v < lo || v > hi) {
+        fatal(EXIT_USAGE,
+              "%s must be a whole number from %ld to %ld%s, not \"%.200s\"",
+              flag, lo, hi, note, text);
     }
     return (int)v;
 }
@@ -2847,15 +2858,13 @@ int main(int argc, char *argv[])
         case 'p':
             topp = parse_range(flag, value, 0.0, 1.0, "a number from 0 to 1");
             break;
-        case 's': seed = parse_int(flag, value); break;
+        case 's':
+            seed = parse_int(flag, value, -(long)INT_MAX - 1L, (long)INT_MAX,
+                             " (0: the time)");
+            break;
         case 'n':
-            steps = parse_int(flag, value);
-            if (steps < 0) {
-                fatal(EXIT_USAGE,
-                      "-n must be a whole number >= 0 (0: the model's "
-                      "context), not \"%.200s\"",
-                      value);
-            }
+            steps = parse_int(flag, value, 0L, (long)INT_MAX,
+                              " (0: the model's context)");
             break;
         case 'i': prompt = platform_arg_utf8(value); break;
         case 'z': tokenizer_path = value; break;
@@ -2864,13 +2873,8 @@ int main(int argc, char *argv[])
         case 'L': logits_path = value; break;
         case 'o': output_path = value; break;
         case 'b':
-            budget_mb = parse_int(flag, value);
-            if (budget_mb < 0 || budget_mb > 4095) {
-                fatal(EXIT_USAGE,
-                      "-b must be a whole number of MB from 0 to 4095 (0: no "
-                      "budget), not \"%.200s\"",
-                      value);
-            }
+            budget_mb = parse_int(flag, value, 0L, 4095L,
+                                  " (MB; 0: no budget)");
             break;
         case 'k':
             if (strcmp(value, "q8") == 0) {

@@ -192,3 +192,29 @@ def test_dos_readme_says_what_memory_and_models_fit(models: dict[str, Path]) -> 
     assert all(len(line) <= 80 for line in text.splitlines())
     windows, _ = _readme("win98-mingw", models["fp32"], models["tok"])
     assert "MEMORY ON MS-DOS" not in windows and "Open an MS-DOS prompt in this folder" in windows
+
+
+def test_a_model_too_big_for_the_pc_says_it_is_streamed_and_how_fast(models: dict[str, Path]) -> None:
+    """win95-486 (16 MB, less than Windows' own share) cannot hold even the small fp32 model: README.TXT says
+    RUN.EXE reads it from disk for every token, how much and how fast (the target CPU's compute time plus
+    the reads), from inspect's plan; win98 (64 MB) not."""
+    text, facts = _readme("win95-486", models["fp32"], models["tok"])
+    est = facts["estimate"]
+    plan = est.streamed(16 * MB, float(str(facts["tok_s"])))  # type: ignore[attr-defined]
+    assert plan is not None and plan.tok_per_s[1] < float(str(facts["tok_s"]))
+    flat = " ".join(text.split())
+    slow, fast = plan.tok_per_s
+    assert (f"RUN.EXE reads the weights from disk for every token (as RUN -b {plan.budget_mb} does" in flat), flat
+    assert f"{plan.bytes_per_token / MB:.1f} MB a token, about {slow:.2g} to {fast:.2g} tokens/second" in flat
+    assert "IDE disk of 5-15 MB/s (an assumption about the disk, not a measurement)" in flat
+    assert f"so the 256 tokens of RUN take {256 / fast / 3600:.1f} to {256 / slow / 3600:.1f} hours" in flat
+    assert all(len(line) <= 78 for line in text.splitlines())
+    roomy, _ = _readme("win98-mingw", models["int8"], models["tok"])
+    assert "reads the weights from disk for every token" not in roomy
+
+
+def test_readme_gives_what_the_int8_kv_cache_saves(models: dict[str, Path]) -> None:
+    text, facts = _readme("win98-mingw", models["int8"], models["tok"], steps=200)
+    saving = 2 * SHAPE.n_layers * 200 * (SHAPE.dim * 4 - SHAPE.dim - 4 * SHAPE.n_kv_heads)
+    assert saving == facts["estimate"].kv_q8_saving_bytes  # type: ignore[attr-defined]
+    assert f"({saving / MB:.1f} MB less for 200 tokens of this model)" in text

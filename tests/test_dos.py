@@ -129,6 +129,23 @@ def test_dosbox_prints_the_native_story(target: str, case: str, drives: dict[str
     assert TOKS_RE.search(r.files["ERR.TXT"]), r.files["ERR.TXT"]
 
 
+def test_oem_code_page_prompt_reaches_the_tokenizer_as_utf8(drives: dict[str, Path], native_engine: Path,
+                                                            models: Path) -> None:
+    """The batch file (code page 437, as COMMAND.COM reads it) gives RUN.EXE "Zo\u00eb,caf\u00e9" as the OEM
+    bytes 0x89 and 0x82; the engine's 437 table turns them into UTF-8 before encoding, so the story,
+    redirected to a file (no conversion there, nor in -o), is the native build's bytes for the UTF-8 prompt.
+    (No spaces: ERRTO.EXE passes its arguments on one by one, without quotes.)"""
+    prompt = "Zo\u00eb,caf\u00e9"
+    want = run(native_engine, models / "MODEL.BIN", "-z", models / "TOKENIZ.BIN", "-n", TOKENS, "-t", "0",
+               "-i", prompt)
+    assert want.returncode == 0 and "caf\u00e9".encode() in want.stdout
+    r = _dos_run(drives["dos-386"], "dos-386", ["C:\\MODEL.BIN", "-z", "C:\\TOKENIZ.BIN", "-n", TOKENS, "-t", "0",
+                                                "-i", prompt, "-o", "D:\\STORY.TXT"])
+    assert r.errorlevel == 0, r.files.get("ERR.TXT")
+    assert unix_text(r.stdout) == want.stdout
+    assert unix_text(r.files["STORY.TXT"]) == want.stdout
+
+
 def test_mmx_kernel_stops_dosbox(drives: dict[str, Path], built: dict[str, build.BuildResult],
                                  models: Path, tmp_path: Path) -> None:
     """dos-p2's int8 kernel uses MMX; DOSBox stops at it with an invalid

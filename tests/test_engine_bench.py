@@ -169,3 +169,33 @@ def test_x87_kernel_gives_the_c_loops_logits_bit_for_bit(tmp_path: Path, models_
                             "-n", "40", "-L", str(dump)], check=True, capture_output=True)
             dumps.append(dump.read_bytes())
         assert len(dumps[0]) > 0 and dumps[0] == dumps[1], ckpt.name
+
+
+def test_big_memory_cases_run_only_when_asked() -> None:
+    """The TinyLlama-shaped case writes 5.6 GB and takes minutes: `invoke bench --big` only."""
+    settings = bench.load_settings()
+    default = [c["name"] for c in bench.memory_cases(settings)]
+    everything = [c["name"] for c in bench.memory_cases(settings, big=True)]
+    assert "tinyllama-q8-b24" not in default and "tinyllama-q8-b24" in everything
+    assert {"random42M-q8-kvq8", "random110M-q8-b24"} <= set(default)
+
+
+def test_streamed_memory_case_reports_bytes_per_token_and_speed(native_engine: Path, models_dir: Path,
+                                                                tmp_path: Path) -> None:
+    from toolchain.models import fit
+
+    ckpt = tmp_path / "wide.bin"
+    config = Config(64, 128, 2, 4, 4, 32000, 32, shared_classifier=False)
+    write_random_checkpoint(ckpt, config, seed=8)
+    helper = bench._maxrss_helper(tmp_path)
+    args = [str(ckpt), "-z", str(models_dir / "tokenizer.bin"), "-n", "3", "-b", "4"]
+    r = bench.measure_memory(helper, native_engine, "wide-b4", "native", args, 8)
+    assert r.streamed_bytes_per_token == fit.streamed_bytes_per_token(config, "fp32", 64)
+    assert r.streamed_tok_s == fit.streamed_tok_s(fit.estimate(ckpt), r.streamed_bytes_per_token)
+    assert 0 < r.max_rss_bytes <= 8 * (1 << 20)
+    assert 0 < r.private_bytes < r.max_rss_bytes  # no shared C library pages in it
+    lines = bench.memory_report([r])
+    assert lines[1].startswith("native            wide-b4 ") and lines[1].endswith("ok")
+    assert lines[3].startswith(f"streamed          wide-b4: {r.streamed_bytes_per_token:,} bytes read per token; ~")
+    in_ram = bench.measure_memory(helper, native_engine, "wide", "native", args[:-2], 8)
+    assert in_ram.streamed_bytes_per_token is None and len(bench.memory_report([in_ram])) == 3

@@ -282,14 +282,27 @@ def test_usage_error(case: str, asan_engine: Path, files: dict[str, Path]) -> No
     assert proc.stdout == b""
 
 
-@pytest.mark.parametrize(("flags", "names"), [(["-t", "-1"], "-t must be a finite number >= 0"),
-                                              (["-p", "1.5"], "-p must be a number from 0 to 1"),
-                                              (["-n", "-3"], "-n must be a whole number >= 0"),
-                                              (["-m", "talk"], "-m must be generate or chat")])
+T_RANGE = "-t must be a finite number >= 0 (0: greedy)"
+P_RANGE = "-p must be a number from 0 to 1"
+S_RANGE = "-s must be a whole number from -2147483648 to 2147483647 (0: the time)"
+N_RANGE = "-n must be a whole number from 0 to 2147483647 (0: the model's context)"
+B_RANGE = "-b must be a whole number from 0 to 4095 (MB; 0: no budget)"
+
+
+@pytest.mark.parametrize(("flags", "names"), [
+    (["-t", "-1"], T_RANGE), (["-t", "nan"], T_RANGE), (["-t", "inf"], T_RANGE), (["-t", "warm"], T_RANGE),
+    (["-p", "1.5"], P_RANGE), (["-p", "nan"], P_RANGE), (["-p", "-0.1"], P_RANGE),
+    (["-s", "abc"], S_RANGE), (["-s", "1.5"], S_RANGE), (["-s", "99999999999"], S_RANGE),
+    (["-n", "-3"], N_RANGE), (["-n", "12x"], N_RANGE), (["-b", "-1"], B_RANGE), (["-b", "4096"], B_RANGE),
+    (["-m", "talk"], "-m must be generate or chat"), (["-k", "q4"], "-k must be f32 (llama2.c's KV cache) or q8 (int8)"),
+])
 def test_range_errors_name_flag_and_range(flags: list[str], names: str, asan_engine: Path,
                                           files: dict[str, Path]) -> None:
-    proc = run(asan_engine, *_args(*flags)(files))
-    assert proc.returncode == 1 and names in proc.stderr.decode()
+    """Every bad flag value: one line naming the flag, what it must be and what was given; exit 1."""
+    proc = run(asan_engine, *_args(*flags)(files), timeout=10)
+    clean(proc)
+    assert proc.returncode == 1 and stderr_lines(proc) == [f'error: {names}, not "{flags[1]}"'], stderr_lines(proc)
+    assert proc.stdout == b""
 
 
 def test_help_lists_every_flag(asan_engine: Path) -> None:
@@ -328,3 +341,24 @@ def test_huge_prompt_is_refused_at_once(asan_engine: Path, files: dict[str, Path
     proc = run(asan_engine, *_args("-i", "Zo\u00eb and a caf\u00e9 " * 2000)(files), timeout=10)
     assert proc.returncode == 1
     assert b"more than the model's context of 16 tokens can hold" in proc.stderr
+
+
+def test_odd_head_size_is_refused_alike_by_the_engine_and_invoke_quantize(asan_engine: Path,
+                                                                          files: dict[str, Path]) -> None:
+    """Rotary embeddings turn pairs of a head's values: with an odd head size a pair would straddle two
+    heads (llama2.c does that silently).  RUN and `invoke quantize` refuse the same file, for that reason,
+    in one line each."""
+    from invoke.exceptions import Exit
+
+    from toolchain.cli.quant import _quantize
+
+    bad = Path(_header(n_heads=16)(files)[0])  # dim 16 / 16 heads: head size 1
+    reason = "head size 1 (dim / n_heads) must be even for rotary embeddings"
+    proc = run(asan_engine, bad, "-z", files["tok"], "-n", "2", timeout=10)
+    clean(proc)
+    assert proc.returncode == 2 and stderr_lines(proc) == [f"error: {bad}: {reason}"]
+    with pytest.raises(Exit) as err:
+        _quantize(str(bad), str(files["dir"] / "odd_q80.bin"), None)
+    message = str(err.value.message)
+    assert message.startswith("error: ") and "\n" not in message and reason in message, message
+    assert not (files["dir"] / "odd_q80.bin").exists()

@@ -196,6 +196,11 @@ def test_inspect_predicts_the_bytes_the_engine_streams(native_engine: Path, tmp_
         m = re.search(rb"streamed: \d+ bytes read from disk, (\d+) per token", proc.stderr)
         assert m, proc.stderr
         assert fit.streamed_bytes_per_token(config, name, 64) == int(m.group(1))
-    lines = fit.report(fit.estimate(q8), 16 * MB)
-    assert any(line.startswith("streamed    RUN -b") for line in lines), lines
+    est = fit.estimate(q8, steps=2)
+    lines = fit.report(est, 28 * MB)
+    assert any(line.startswith("streamed    RUN -b 4 reads the weights from disk") for line in lines), lines
     assert all(len(line) <= 80 for line in lines), lines
+    # the 4 MB budget left by 28 MB (24 for Windows) streams the classifier too, as the engine did above
+    plan = fit.plan_streamed(est, 28 * MB)
+    assert plan is not None and plan.classifier_streamed and plan.budget_mb == 4
+    assert plan.bytes_per_token == fit.streamed_bytes_per_token(config, "int8", 64)

@@ -90,3 +90,57 @@ def test_wine_streamed_weights_and_memory_query(wine_exe: Path, native_engine: P
     assert b"weights: streamed from disk (budget 6 MB)" in streamed.stderr
     assert b"weights: in memory (within the free memory reported)" in default.stderr
     assert streamed.stdout == default.stdout and streamed.stdout.replace(b"\r\n", b"\n") == nat.stdout
+
+
+def _sparse_checkpoint_over_2gb(path: Path) -> int:
+    """A valid fp32 checkpoint of 2.56 GB whose separate classifier lies beyond 2^31: the legacy RoPE tables
+    of a 10M-token context (never read) are a hole in a sparse file, so it takes 2 MB of disk."""
+    import numpy as np
+
+    dim, hidden, layers, heads, vocab, seq_len = 128, 256, 2, 2, 512, 10_000_000
+    rng = np.random.default_rng(21)
+
+    def floats(n: int, scale: float = 0.08, base: float = 0.0) -> bytes:
+        return (base + scale * rng.standard_normal(n)).astype("<f4").tobytes()
+
+    with path.open("wb") as f:
+        f.write(np.array([dim, hidden, layers, heads, heads, -vocab, seq_len], dtype="<i4").tobytes())
+        f.write(floats(vocab * dim))
+        f.write(floats(layers * dim, 0.1, 1.0))                             # rms_att
+        f.write(floats(layers * dim * dim * 4))                             # wq, wk, wv, wo
+        f.write(floats(layers * dim, 0.1, 1.0))                             # rms_ffn
+        f.write(floats(layers * dim * hidden * 3))                          # w1, w2, w3
+        f.write(floats(dim, 0.1, 1.0))                                      # rms_final
+        f.seek(seq_len * (dim // heads) * 4, 1)                             # the legacy tables: a hole
+        cls_at = f.tell()
+        f.write(floats(vocab * dim, 0.5))                                   # the classifier, past 2 GB
+    return cls_at
+
+
+def test_wine_streams_a_file_beyond_2gb(wine_exe: Path, native_engine: Path, models_dir: Path,
+                                        tmp_path: Path) -> None:
+    """FAT32 holds files up to 4 GB: the Win32 reader seeks past 2^31 with SetFilePointer's high DWORD and
+    sizes the file with GetFileSize's, so a checkpoint whose classifier lies beyond 2 GB streams to the
+    logits of the same exe reading it in memory (msvcrt's fread has no 2 GB limit) and to the native
+    (64-bit) build's story (which is byte-identical in memory and streamed, tests/test_engine_stream.py)."""
+    ckpt = tmp_path / "big.bin"
+    cls_at = _sparse_checkpoint_over_2gb(ckpt)
+    assert cls_at > 2**31 and 2**31 < ckpt.stat().st_size < 2**32
+    tok = models_dir / "tok512.bin"
+    flags = ["-n", "6", "-s", "4", "-i", PROMPT]
+    nat = run(native_engine, ckpt, "-z", tok, *flags, "-b", "2", timeout=120)  # seeks over the hole
+    assert nat.returncode == 0, nat.stderr[-500:]
+    win = wine(wine_exe, ckpt, "-z", tok, *flags, "-b", "2", "-v", "-L", tmp_path / "win.f32")
+    assert win.returncode == 0, win.stderr[-500:]
+    assert b"weights: streamed from disk (budget 2 MB)" in win.stderr
+    assert win.stdout.replace(b"\r\n", b"\n") == nat.stdout
+    in_ram = wine(wine_exe, ckpt, "-z", tok, *flags, "-b", "0", "-L", tmp_path / "ram.f32")
+    assert in_ram.returncode == 0 and in_ram.stdout == win.stdout, in_ram.stderr[-500:]
+    assert (tmp_path / "win.f32").read_bytes() == (tmp_path / "ram.f32").read_bytes()
+    # one byte short: the size check sees the whole 2.56 GB, not a 32-bit remainder
+    with ckpt.open("r+b") as f:
+        f.truncate(ckpt.stat().st_size - 1)
+    short = wine(wine_exe, ckpt, "-z", tok, *flags, "-b", "2")
+    lines = [line for line in short.stderr.decode(errors="replace").splitlines() if line.strip()]
+    assert short.returncode == 2 and len(lines) == 1, lines
+    assert f"file is {ckpt.stat().st_size} bytes but its header describes a {ckpt.stat().st_size + 1}-byte" in lines[0]

@@ -137,3 +137,47 @@ def test_report_lines(stories260k: tuple[Path, Path]) -> None:
     text = "\n".join(lines)
     assert "parameters  260,032" in text and "fits in 32 MB" in text and "agrees" in text
     assert all(len(line) < 80 and line.isascii() for line in lines)
+
+
+def test_a_model_that_fits_is_not_streamed() -> None:
+    est = fit.estimate_config(_shape("stories15M"), quant="int8")
+    assert est.fits(64 * MB) and fit.plan_streamed(est, 64 * MB) is None
+    assert not any(line.startswith("streamed") for line in fit.report(est, 64 * MB))
+
+
+def test_streamed_speed_is_compute_plus_the_disk_reads() -> None:
+    """stories110M in int8 on a 48 MB PC: 24 MB left, so the classifier is streamed too (as RUN -b 24 does,
+    116,355,888 bytes a token in the bench); each token costs the compute time plus the reads at 5-15 MB/s."""
+    est = fit.estimate_config(_shape("stories110M"), quant="int8", steps=16)
+    plan = fit.plan_streamed(est, 48 * MB)
+    assert plan is not None and plan.budget_mb == 24 and plan.classifier_streamed
+    assert plan.bytes_per_token == fit.streamed_bytes_per_token(est.config, "int8", 64) == 116_355_888
+    slow, fast = plan.tok_per_s
+    assert plan.disk_mb_per_s == (5.0, 15.0)
+    assert 1 / slow == pytest.approx(1 / est.tok_per_s_p2_350 + plan.bytes_per_token / 5e6)
+    assert 1 / fast == pytest.approx(1 / est.tok_per_s_p2_350 + plan.bytes_per_token / 15e6)
+    assert slow < fast < est.tok_per_s_p2_350 / 10  # the disk, not the CPU, sets the pace
+    # with 128 MB (104 left) the classifier fits beside the buffer: one embedding row and the layers only
+    roomy = fit.plan_streamed(est, 128 * MB)
+    assert roomy is not None and not roomy.classifier_streamed
+    assert roomy.bytes_per_token == fit.streamed_bytes_per_token(est.config, "int8", 64, classifier_too=False)
+    lines = fit.report(est, 48 * MB)
+    text = "\n".join(lines)
+    assert "RUN -b 24 reads the weights from disk for every token" in text
+    assert f"111.0 MB a token, ~{slow:.2g}-{fast:.2g} tok/s at 5-15 MB/s" in text, text
+    streamed = lines[[i for i, line in enumerate(lines) if line.startswith("streamed")][0]:][:3]
+    assert all(len(line) < 80 and line.isascii() for line in streamed), streamed
+
+
+def test_an_int8_file_is_planned_with_its_own_group_size(tmp_path: Path) -> None:
+    from toolchain.llama2 import quant
+    from toolchain.llama2.checkpoint import write_random_checkpoint
+
+    config = Config(96, 160, 2, 4, 4, 512, 32, shared_classifier=True)  # 160 % 64 != 0: group size 32
+    fp32, q8 = tmp_path / "m.bin", tmp_path / "m_q80.bin"
+    write_random_checkpoint(fp32, config, seed=4)
+    quant.quantize_checkpoint(fp32, q8)
+    est = fit.estimate(q8)
+    assert est.group_size == 32
+    plan = fit.plan_streamed(est, 1 * MB)
+    assert plan is not None and plan.bytes_per_token == fit.streamed_bytes_per_token(config, "int8", 32)

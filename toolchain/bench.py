@@ -39,6 +39,7 @@ RUN_TIMEOUT_S = 1800
 BUILD_TIMEOUT_S = 300
 
 _MEMORY = re.compile(rb"memory: weights (\d+) bytes, run state (\d+) bytes.*tokenizer (\d+) bytes, sampler (\d+) bytes")
+_STREAMED = re.compile(rb"streamed: \d+ bytes read from disk, (\d+) per token")
 MAXRSS_SOURCE = paths.DATA_DIR / "maxrss.c"
 MB = 1 << 20
 SHARED_MODEL_FILES = ("stories260K.bin", "tok512.bin", "tokenizer.bin")
@@ -481,6 +482,9 @@ class MemoryResult:
     max_rss_bytes: int
     accounted_bytes: int
     cap_bytes: int
+    private_bytes: int = 0  # peak anonymous memory (heap, stack; no C library pages), sampled every ms
+    streamed_bytes_per_token: int | None = None  # weights read from disk per token (-b), as the engine counted
+    streamed_tok_s: tuple[float, float] | None = None  # estimated on a Pentium II 350 at the assumed disk speeds
 
 
 def _maxrss_helper(out_dir: Path) -> Path:
@@ -497,20 +501,38 @@ def _maxrss_helper(out_dir: Path) -> Path:
 
 
 def measure_memory(helper: Path, exe: Path, name: str, build: str, cmd_args: list[str], cap_mb: float) -> MemoryResult:
-    """Peak RSS of one run (through the helper) and the engine's -v accounting of the same run."""
+    """Peak RSS of one run (through the helper) and the engine's -v accounting of the same run; for a run
+    whose weights were streamed from disk, the bytes it read per token and the speed that gives on a
+    Pentium II 350 with the assumed IDE disk (``fit.plan_streamed``'s sum of compute and reads)."""
+    from toolchain.models import fit
+
     cmd = [str(exe), *cmd_args, "-v"]
     verbose = _run(cmd)
     m = _MEMORY.search(verbose.stderr)
     if m is None:
         raise BuildError(f"{exe}: no memory line in the -v output")
-    out = _run([str(helper), *cmd]).stdout.split()
-    if len(out) != 2 or out[1] != b"0":
+    out = _run([str(helper), "-a", *cmd]).stdout.split()
+    if len(out) != 3 or out[1] != b"0":
         raise BuildError(f"{exe}: the peak-memory run failed ({b' '.join(out).decode(errors='replace')})")
-    return MemoryResult(name, build, int(out[0]) * 1024, sum(int(g) for g in m.groups()), int(cap_mb * MB))
+    streamed = _STREAMED.search(verbose.stderr)
+    per_token = tok_s = None
+    if streamed is not None:
+        per_token = int(streamed.group(1))
+        tok_s = fit.streamed_tok_s(fit.estimate(Path(cmd_args[0])), per_token)
+    return MemoryResult(name, build, int(out[0]) * 1024, sum(int(g) for g in m.groups()), int(cap_mb * MB),
+                        int(out[2]) * 1024, per_token, tok_s)
 
 
-def run_memory(settings: dict, out_dir: Path = BENCH_DIR, models_dir: Path = paths.SHARED_MODELS) -> list[MemoryResult]:
-    """Every memory case of bench.yaml, with the memory build."""
+def memory_cases(settings: dict, big: bool = False) -> list[dict]:
+    """The memory cases a run measures: the ``big: true`` ones (gigabytes of generated model, minutes) only
+    when asked for (``invoke bench --big``)."""
+    spec = settings.get("memory") or {}
+    return [item for item in spec.get("cases", []) if big or not item.get("big", False)]
+
+
+def run_memory(settings: dict, out_dir: Path = BENCH_DIR, models_dir: Path = paths.SHARED_MODELS,
+               big: bool = False) -> list[MemoryResult]:
+    """Every memory case of bench.yaml (the big ones with ``big``), with the memory build."""
     spec = settings.get("memory")
     if not spec:
         return []
@@ -518,7 +540,7 @@ def run_memory(settings: dict, out_dir: Path = BENCH_DIR, models_dir: Path = pat
     exe = enginebuild.build_engine(build, out_dir / "build", name=f"run-{build}")
     helper = _maxrss_helper(out_dir)
     results = []
-    for item in spec["cases"]:
+    for item in memory_cases(settings, big):
         ckpt, tok = _files(item, models_dir, out_dir)
         args = [str(ckpt), "-z", str(tok), *item["args"]]
         results.append(measure_memory(helper, exe, item["name"], build, args, float(item["cap_mb"])))
@@ -529,9 +551,20 @@ def memory_report(results: list[MemoryResult]) -> list[str]:
     """The peak-memory lines `invoke bench` prints (MB = 2^20 bytes)."""
     if not results:
         return []
-    lines = [f"{'peak memory':<17} {'case':<12} {'max RSS':>10} {'engine -v':>10} {'cap':>7}"]
+    width = max(12, *(len(r.name) for r in results))
+    lines = [f"{'peak memory':<17} {'case':<{width}} {'max RSS':>10} {'private':>10} {'engine -v':>10} {'cap':>7}"]
     for r in results:
         mark = "  ok" if r.max_rss_bytes <= r.cap_bytes else "  OVER CAP"
-        lines.append(f"{r.build:<17} {r.name:<12} {r.max_rss_bytes / MB:>7.1f} MB {r.accounted_bytes / MB:>7.1f} MB "
-                     f"{r.cap_bytes / MB:>4.0f} MB{mark}")
+        lines.append(f"{r.build:<17} {r.name:<{width}} {r.max_rss_bytes / MB:>7.1f} MB {r.private_bytes / MB:>7.1f} MB "
+                     f"{r.accounted_bytes / MB:>7.1f} MB {r.cap_bytes / MB:>4.0f} MB{mark}")
+    lines.append(f"{'':<17} (max RSS counts the C library's shared pages too; private is the engine's own "
+                 "memory; the cap is on max RSS)")
+    for r in results:
+        if r.streamed_bytes_per_token is not None and r.streamed_tok_s is not None:
+            from toolchain.models import fit
+
+            low, high = fit.cost_model().disk_mb_per_s
+            lines.append(f"streamed          {r.name}: {r.streamed_bytes_per_token:,} bytes read per token; "
+                         f"~{r.streamed_tok_s[0]:.2g}-{r.streamed_tok_s[1]:.2g} tok/s on a Pentium II 350 "
+                         f"at {low:.0f}-{high:.0f} MB/s (assumed IDE disk)")
     return lines

@@ -125,7 +125,12 @@ def run(program_dir: Path, command: str, *, cpu: str = "pentium", ram_mb: int | 
         work.mkdir()
         conf = Path(tmp) / "dosbox.conf"
         conf.write_text(config_text(program_dir, work, cpu=cpu, ram_mb=ram_mb, cycles=cycles), encoding="utf-8")
-        (work / _BATCH_NAME).write_bytes(batch_text(command, drive).encode("ascii"))
+        try:  # a batch file is in the OEM code page, as COMMAND.COM reads it
+            batch = batch_text(command, drive).encode("cp437")
+        except UnicodeEncodeError as exc:
+            raise BuildError(f"DOSBox run: {command!r} has {exc.object[exc.start]!r}, which code page 437 "
+                             "lacks") from None
+        (work / _BATCH_NAME).write_bytes(batch)
         # HOME elsewhere: DOSBox writes a default config into ~/.dosbox.
         env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "HOME": str(home)}
         env.pop("DISPLAY", None)

@@ -14,8 +14,9 @@ from toolchain.cli.common import task
 @task(help={
     "upstream": "folder with llama2.c's run.c and runq.c (default: ../shared/upstream/llama2.c)",
     "models": "folder with stories260K.bin, tok512.bin and tokenizer.bin (default: ../shared/models)",
+    "big": "also the TinyLlama-1.1B-shaped streamed run (writes 5.6 GB into .bench/ once, about 2 minutes)",
 })
-def bench(c, upstream=None, models=None):
+def bench(c, upstream=None, models=None, big=False):
     """Estimate the engine's speed on a Pentium II 350, Pentium 133 and 486DX2-66 beside llama2.c's run.c/runq.c."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,7 +32,7 @@ def bench(c, upstream=None, models=None):
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        total = b.run_count(settings, cases, builds) + len(settings.get("memory", {}).get("cases", []))
+        total = b.run_count(settings, cases, builds) + len(b.memory_cases(settings, big))
         job = progress.add_task("bench", total=total)
         started = [False]
 
@@ -44,7 +45,7 @@ def bench(c, upstream=None, models=None):
         results = b.run_bench(settings, cases, builds, step=step)
         progress.advance(job)
         progress.update(job, description="peak memory of int8 runs")
-        memory = b.run_memory(settings, models_dir=models_dir)
+        memory = b.run_memory(settings, models_dir=models_dir, big=big)
     for line in b.report(results, settings):
         print(line)
     for line in b.memory_report(memory):

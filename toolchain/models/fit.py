@@ -17,6 +17,7 @@ CPU; it ignores swapping, so a model that does not fit RAM runs far slower.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -141,6 +142,56 @@ def streamed_bytes_per_token(c: Config, quant: str, group: int, classifier_too: 
     return layers + (size(c.vocab_size * c.dim) if classifier_too else 0) + size(c.dim)
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """A model too big for the PC's RAM, run with RUN.EXE -b: what it reads from disk and how fast it goes.
+
+    The speed is the compute time of the cycle model plus the reads, which RUN.EXE does not overlap with
+    computing: seconds per token = 1 / compute tok/s + bytes / disk rate, at both ends of the
+    assumed disk speed (cost_model.yaml ``disk_mb_per_s``: an IDE disk of the era, 5-15 MB/s).
+    """
+
+    budget_mb: int
+    bytes_per_token: int
+    classifier_streamed: bool
+    disk_mb_per_s: tuple[float, float]
+    tok_per_s: tuple[float, float]  # (slow disk, fast disk)
+
+
+def streamed_tok_s(est: Estimate, bytes_per_token: int, compute_tok_s: float | None = None) -> tuple[float, float]:
+    """Tokens per second when every token also reads ``bytes_per_token`` from the disk, at the slow and
+    the fast end of the assumed disk speed (reads and computing do not overlap).  The compute speed is
+    ``compute_tok_s`` (a target CPU's) or the Pentium II 350's."""
+    compute_s = 1.0 / (compute_tok_s or est.tok_per_s_p2_350)
+    slow, fast = (1.0 / (compute_s + bytes_per_token / (rate * 1e6)) for rate in cost_model().disk_mb_per_s)
+    return slow, fast
+
+
+def plan_streamed(est: Estimate, ram_bytes: int, compute_tok_s: float | None = None) -> Streamed | None:
+    """How RUN.EXE runs ``est`` on a PC with ``ram_bytes`` (the OS reserve left out), or None if it fits.
+
+    Mirrors engine/run.c plan_stream: the classifier stays in memory when it fits beside a buffer for the
+    largest layer matrix and the run state; every layer matrix is read from disk for every token."""
+    if est.fits(ram_bytes):
+        return None
+    cm = cost_model()
+    c, group = est.config, est.group_size or cm.int8_group_size
+
+    def size(n: int) -> int:
+        return FLOAT * n if est.quant == "fp32" else n + FLOAT * (n // group)
+
+    layer_max = size(c.dim * max(c.dim, c.hidden_dim, c.n_heads * c.head_size))
+    norms = FLOAT * (2 * c.n_layers + 1) * c.dim
+    weights = _int8_weight_bytes(c, group) if est.quant == "int8" else fp32_file_bytes(c) - 28
+    fixed = est.needed_bytes - weights + MB  # run state, tokenizer, sampler; 1 MB for the program
+    # at least what streaming itself needs (with less, RUN -b says it is too small)
+    budget = max(ram_bytes - est.os_reserve_bytes, fixed + norms + layer_max)
+    classifier_streamed = budget - fixed - norms - size(c.vocab_size * c.dim) < layer_max
+    read = streamed_bytes_per_token(c, est.quant, group, classifier_too=classifier_streamed)
+    return Streamed(budget_mb=-(-budget // MB), bytes_per_token=read, classifier_streamed=classifier_streamed,
+                    disk_mb_per_s=cm.disk_mb_per_s, tok_per_s=streamed_tok_s(est, read, compute_tok_s))
+
+
 def kv_q8_saving_bytes(c: Config, steps: int) -> int:
     """Bytes RUN.EXE -k q8 saves: the fp32 KV cache becomes int8 plus one float per head and position."""
     cells = 2 * c.n_layers * min(steps, c.seq_len)
@@ -162,6 +213,7 @@ class Estimate:
     tokenizer_vocab: int | None = None
     problems: list[str] = field(default_factory=list)
     os_reserve_bytes: int = 24 * MB
+    group_size: int | None = None  # an int8 file's own; None: cost_model.yaml's int8_group_size
 
     @property
     def needed_bytes(self) -> int:
@@ -171,6 +223,16 @@ class Estimate:
     def fits(self, ram_bytes_available: int) -> bool:
         """True when the model plus Windows' share fits the installed RAM (no swapping)."""
         return self.needed_bytes + self.os_reserve_bytes <= ram_bytes_available
+
+    def streamed(self, ram_bytes: int, compute_tok_s: float | None = None) -> Streamed | None:
+        """``plan_streamed`` for this estimate (README.TXT's template calls it with the target's RAM and
+        the compute speed of the target's CPU)."""
+        return plan_streamed(self, ram_bytes, compute_tok_s)
+
+    @property
+    def kv_q8_saving_bytes(self) -> int:
+        """What RUN.EXE -k q8 saves on this run (``kv_q8_saving_bytes``)."""
+        return kv_q8_saving_bytes(self.config, self.steps)
 
 
 def estimate(
@@ -195,6 +257,8 @@ def estimate(
         config, file_bytes=have, steps=steps, tokenizer=tokenizer, quant=quant, max_file_bytes=max_file_bytes
     )
     want = fp32_file_bytes(config) if group_size is None else q8.int8_file_bytes(config, group_size)
+    if group_size is not None:
+        est = dataclasses.replace(est, group_size=group_size)
     if have != want:
         est.problems.insert(
             0, f"{checkpoint} is {have} bytes but its header ({describe(config)}) needs {want}: "
@@ -297,6 +361,11 @@ def parse_size(text: str, option: str = "--ram") -> int:
     return value
 
 
+def _rate_text(tok_s: float) -> str:
+    """0.0812 -> '0.081', 1.52 -> '1.5': two significant digits, as a speed this uncertain deserves."""
+    return f"{tok_s:.2g}" if tok_s < 1 else f"{tok_s:.1f}"
+
+
 def _size_text(n: int) -> str:
     return f"{n / MB:.0f} MB" if n >= MB else f"{n / 1024:.0f} KB"
 
@@ -322,16 +391,15 @@ def report(est: Estimate, ram_available: int | None = None) -> list[str]:
             f"fit         {est.quant} {'fits' if fits else 'does NOT fit'} in {_size_text(ram_available)} "
             f"({est.needed_bytes / MB:.1f} MB + {est.os_reserve_bytes / MB:.0f} MB for Windows)"
         )
-        if not fits:
-            lines.append("            it would run from the swap file, far slower, or fail to load")
-            cm = cost_model()
-            read = streamed_bytes_per_token(c, est.quant, cm.int8_group_size)
-            slow, fast = (read / (rate * 1e6) for rate in cm.disk_mb_per_s)
-            budget = max(1, (ram_available - est.os_reserve_bytes) // MB)
-            low, high = cm.disk_mb_per_s
+        streamed = plan_streamed(est, ram_available)
+        if streamed is not None:
+            slow, fast = streamed.tok_per_s
+            low, high = streamed.disk_mb_per_s
             lines += [
-                f"streamed    RUN -b {budget}: {read / MB:.1f} MB read from disk per token,",
-                f"            ~{fast:.1f}-{slow:.1f} s/token at {low:.0f}-{high:.0f} MB/s (assumption: an IDE disk)",
+                f"streamed    RUN -b {streamed.budget_mb} reads the weights from disk for every token:",
+                f"            {streamed.bytes_per_token / MB:.1f} MB a token, ~{_rate_text(slow)}-{_rate_text(fast)} "
+                f"tok/s at {low:.0f}-{high:.0f} MB/s",
+                "            (an assumed IDE disk; the Pentium II's compute time included)",
             ]
     lines.append(f"KV cache    -k q8 (int8) saves {kv_q8_saving_bytes(c, est.steps) / MB:.1f} MB "
                  "(not bit-exact with llama2.c)")
