@@ -149,6 +149,7 @@ class _Case(_Model):
 
 class _MemoryCase(_Model):
     cap_mb: float = Field(gt=0)
+    big: bool = Field(False, description="run only with invoke bench --big (gigabytes of model files)")
 
 
 class _Memory(_Strict):
