@@ -348,17 +348,15 @@ def test_odd_head_size_is_refused_alike_by_the_engine_and_invoke_quantize(asan_e
     """Rotary embeddings turn pairs of a head's values: with an odd head size a pair would straddle two
     heads (llama2.c does that silently).  RUN and `invoke quantize` refuse the same file, for that reason,
     in one line each."""
-    from invoke.exceptions import Exit
-
-    from toolchain.cli.quant import _quantize
+    from cli_util import invoke
 
     bad = Path(_header(n_heads=16)(files)[0])  # dim 16 / 16 heads: head size 1
     reason = "head size 1 (dim / n_heads) must be even for rotary embeddings"
     proc = run(asan_engine, bad, "-z", files["tok"], "-n", "2", timeout=10)
     clean(proc)
     assert proc.returncode == 2 and stderr_lines(proc) == [f"error: {bad}: {reason}"]
-    with pytest.raises(Exit) as err:
-        _quantize(str(bad), str(files["dir"] / "odd_q80.bin"), None)
-    message = str(err.value.message)
-    assert message.startswith("error: ") and "\n" not in message and reason in message, message
+    done = invoke("quantize", str(bad), str(files["dir"] / "odd_q80.bin"))
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and reason in lines[0], lines
     assert not (files["dir"] / "odd_q80.bin").exists()
