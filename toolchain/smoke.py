@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from toolchain.audit.platforms import DOS_OSES
+from toolchain.dossmoke import smoke_test_dos
 from toolchain.errors import BuildError
 from toolchain.wine import TIMEOUT_S, run_under_wine, wine_available, wine_env
 
@@ -54,10 +55,8 @@ def wine_smoke(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: 
 
 def dosbox_smoke(bundle: Path, exe_name: str, model: str, tokenizer: str, tokens: int = 8,
                  cpu: str = "i386", ram_mb: int = 16) -> SmokeResult:
-    """The DOSBox runner (imported late: it builds on this module's SmokeResult)."""
-    from toolchain.dossmoke import smoke_test_dos
-
-    return smoke_test_dos(bundle, exe_name, model, tokenizer, cpu=cpu, ram_mb=ram_mb, tokens=tokens)
+    """The DOSBox runner: DOSBox emulates the target's CPU and RAM."""
+    return SmokeResult(smoke_test_dos(bundle, exe_name, model, tokenizer, cpu=cpu, ram_mb=ram_mb, tokens=tokens))
 
 
 # Platform family -> smoke runner.  Every Windows OS is "win32".

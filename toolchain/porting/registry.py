@@ -27,9 +27,3 @@ def rule(patch_id: str) -> Callable[[Rule], Rule]:
 
     return register
 
-
-def load_rules() -> dict[str, Rule]:
-    """Import every rule module (each registers itself) and return the table."""
-    from toolchain.porting import rules  # noqa: F401  (import for side effect)
-
-    return RULES

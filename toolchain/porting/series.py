@@ -18,7 +18,8 @@ from pathlib import Path
 
 from toolchain import paths
 from toolchain.errors import PortError
-from toolchain.porting.registry import Rule, load_rules
+from toolchain.porting.registry import Rule
+from toolchain.porting.rules import load_rules
 
 REQUIRED = ("Patch", "Description", "Why", "Confidence", "Limits", "Rule", "Golden")
 CONFIDENCE = ("high", "medium", "low")
