@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -29,6 +29,17 @@ def cache_root() -> Path:
     return cache_dir() / "toolchains"
 
 
+def _extract(archive: Path, dest: Path) -> None:
+    """Python's own tar and xz readers: a minimal Debian has no xz program.
+    The "tar" filter keeps the executable bits and refuses members that
+    would land outside ``dest`` (where this Python has extraction filters)."""
+    with tarfile.open(archive, "r:xz") as tar:
+        if hasattr(tarfile, "tar_filter"):
+            tar.extractall(dest, filter="tar")
+        else:
+            tar.extractall(dest)
+
+
 def unpack(archive: Path = ARCHIVE) -> Path:
     """Unpack the archive once (atomically: a half-unpacked folder is never used)."""
     st = archive.stat()
@@ -38,7 +49,7 @@ def unpack(archive: Path = ARCHIVE) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".owc-", dir=dest.parent))
     try:
-        subprocess.run(["tar", "-C", str(tmp), "-xJf", str(archive)], check=True, capture_output=True)
+        _extract(archive, tmp)
         try:
             tmp.rename(dest)
         except OSError:  # another process won the race: use its copy
