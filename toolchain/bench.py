@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from toolchain import cycles, enginebuild, paths, yamlfile
 from toolchain.errors import BuildError, CompilerMissing, ConfigError, ModelError
+from toolchain.models.registry import Shape
 
 BENCH_FILE = paths.DATA_DIR / "bench.yaml"
 BENCH_DIR = paths.REPO_ROOT / ".bench"
@@ -102,33 +103,18 @@ class Result:
         return self.clock_mhz * 1e6 / self.cycles_per_token
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Shape(_Strict):
-    dim: int = Field(gt=0)
-    hidden_dim: int = Field(gt=0)
-    n_layers: int = Field(gt=0)
-    n_heads: int = Field(gt=0)
-    n_kv_heads: int = Field(gt=0)
-    vocab_size: int = Field(gt=0)
-    seq_len: int = Field(gt=0)
-    shared_classifier: bool = True
-
-
-class _Generate(_Strict):
+class _Generate(yamlfile.Strict):
     file: str
     seed: int
-    config: _Shape
+    config: Shape
 
 
-class _Quantize(_Strict):
+class _Quantize(yamlfile.Strict):
     source: str
     file: str
 
 
-class _Model(_Strict):
+class _Model(yamlfile.Strict):
     """Where a case's checkpoint comes from: the models folder, generated, or quantized."""
 
     name: str
@@ -152,12 +138,12 @@ class _MemoryCase(_Model):
     big: bool = Field(False, description="run only with invoke bench --big (gigabytes of model files)")
 
 
-class _Memory(_Strict):
+class _Memory(yamlfile.Strict):
     build: str = Field(description="an engine_builds.yaml profile")
     cases: list[_MemoryCase]
 
 
-class _Build(_Strict):
+class _Build(yamlfile.Strict):
     what: str
     target: str | None = Field(None, description="build the engine with this target's compile flags")
     drop: list[str] = []
@@ -167,7 +153,7 @@ class _Build(_Strict):
     mmx: bool = True
 
 
-class BenchFile(_Strict):
+class BenchFile(yamlfile.Strict):
     """``bench.yaml``: the programs, the cases and the CPUs of `invoke bench`."""
 
     cpus: list[str] = Field(min_length=1, description="keys in cpu_cycles.yaml; the first is the main one")

@@ -11,30 +11,15 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from toolchain import paths, yamlfile
+from toolchain.models.registry import Shape
 
 COST_FILE = paths.DATA_DIR / "cost_model.yaml"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Shape(_Strict):
-    """A checkpoint header's values (as in the model registry)."""
-
-    dim: int = Field(gt=0)
-    hidden_dim: int = Field(gt=0)
-    n_layers: int = Field(gt=0)
-    n_heads: int = Field(gt=0)
-    n_kv_heads: int = Field(gt=0)
-    vocab_size: int = Field(gt=0)
-    seq_len: int = Field(gt=0)
-
-
-class CyclePoint(_Strict):
+class CyclePoint(yamlfile.Strict):
     """One `invoke bench` measurement: compute cycles per token on each CPU."""
 
     model: str
@@ -44,30 +29,30 @@ class CyclePoint(_Strict):
     compute_no_mmx: dict[str, float] = Field({}, description="the same with the portable int8 kernel, on MMX CPUs")
 
 
-class EngineCycles(_Strict):
+class EngineCycles(yamlfile.Strict):
     source: str = Field(description="Which bench run the figures come from")
     int8_group_size: int = Field(gt=0)
     fp32: list[CyclePoint] = Field(min_length=2)
     int8: list[CyclePoint] = Field(min_length=1)
 
 
-class Measured(_Strict):
+class Measured(yamlfile.Strict):
     model: str = Field(description="A registry name")
     tok_per_s: float = Field(gt=0)
 
 
-class Calibration(_Strict):
+class Calibration(yamlfile.Strict):
     machine: str
     steps: int = Field(gt=0)
     points: list[Measured] = Field(min_length=2, max_length=2)
 
 
-class DiskSpeed(_Strict):
+class DiskSpeed(yamlfile.Strict):
     low: float = Field(gt=0)
     high: float = Field(gt=0)
 
 
-class CostFile(_Strict):
+class CostFile(yamlfile.Strict):
     engine_cycles: EngineCycles
     calibration: Calibration
     os_reserve_mb: int = Field(gt=0, description="RAM Windows keeps for itself")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from toolchain import paths, yamlfile
 from toolchain.errors import BuildError, ConfigError
@@ -88,23 +88,19 @@ class Model:
 Cycles = float | Literal["fdiv"]  # "fdiv": the CPU's FDIV time at its precision
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ClassEntry(_Strict):
+class ClassEntry(yamlfile.Strict):
     name: str
     operand: Literal["mem", "reg", "any"]
     mnemonics: list[str] = Field(min_length=1)
 
 
-class CostEntry(_Strict):
+class CostEntry(yamlfile.Strict):
     uops: float = Field(ge=0)
     use: dict[str, Cycles] | None = None
     latency: Cycles
 
 
-class CpuEntry(_Strict):
+class CpuEntry(yamlfile.Strict):
     name: str
     short: str
     clock_mhz: float = Field(gt=0)
@@ -118,18 +114,18 @@ class CpuEntry(_Strict):
     memory_forms: dict[str, CostEntry]
 
 
-class Measured(_Strict):
+class Measured(yamlfile.Strict):
     cpu: str
     what: str
     tok_per_s: dict[str, float]
 
 
-class StandIn(_Strict):
+class StandIn(yamlfile.Strict):
     cpu: str
     says: str
 
 
-class CyclesFile(_Strict):
+class CyclesFile(yamlfile.Strict):
     classes: list[ClassEntry]
     cpus: dict[str, CpuEntry]
     memory_form_classes: list[str]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from toolchain import compilers, paths, yamlfile
 from toolchain.errors import ConfigError
@@ -28,11 +28,7 @@ CpuName = Literal[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Platform(_Strict):
+class Platform(yamlfile.Strict):
     """The machine the exe must run on."""
 
     os: OsName = Field(description="Operating system and API level the imports are checked against")
@@ -44,7 +40,7 @@ class Platform(_Strict):
     simd: Literal["none", "mmx"] = Field("none", description="SIMD the engine may use for int8 kernels")
 
 
-class Compiler(_Strict):
+class Compiler(yamlfile.Strict):
     """How to compile the engine with this target's compiler."""
 
     family: str = Field(pattern=r"^[a-z][a-z0-9_]*$",
@@ -69,7 +65,7 @@ class Compiler(_Strict):
     )
 
 
-class Linker(_Strict):
+class Linker(yamlfile.Strict):
     """How the exe is linked: PE header fields the old loader checks."""
 
     subsystem: Literal["console"] = "console"
@@ -90,7 +86,7 @@ class Linker(_Strict):
         return v
 
 
-class Make(_Strict):
+class Make(yamlfile.Strict):
     """Which make dialect and template render the makefile."""
 
     dialect: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Make dialect, e.g. gnu, borland, wmake")
@@ -99,7 +95,7 @@ class Make(_Strict):
     program: str = Field(description="The make program BUILD.BAT runs on the old PC")
 
 
-class Names(_Strict):
+class Names(yamlfile.Strict):
     """File names in the bundle: 8.3, upper case, for DOS-era tools."""
 
     exe: str = "RUN.EXE"
@@ -114,7 +110,7 @@ class Names(_Strict):
         return v
 
 
-class Target(_Strict):
+class Target(yamlfile.Strict):
     """A complete, buildable target."""
 
     name: str
@@ -126,7 +122,7 @@ class Target(_Strict):
     names: Names = Names()
 
 
-class TargetFile(_Strict):
+class TargetFile(yamlfile.Strict):
     """What a YAML file may contain before ``extends:`` is resolved."""
 
     extends: str | list[str] | None = None

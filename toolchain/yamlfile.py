@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from toolchain.errors import ConfigError
 
@@ -36,6 +36,13 @@ MAX_BYTES = 1 << 20  # a hand-written data file is a few KB; 1 MB leaves room
 MAX_DEPTH = 64
 MAX_NODES = 100_000
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class Strict(BaseModel):
+    """The base of every hand-written data file's schema: an unknown key is
+    an error (a typo is not silently ignored) and the values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)

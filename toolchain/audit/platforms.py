@@ -11,7 +11,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from toolchain import paths, yamlfile
 from toolchain.errors import ConfigError
@@ -62,11 +62,7 @@ def is_9x(os: str) -> bool:
 # Every problem in a hand edit is one ``file:LINE:COL: field: what`` line.
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Rule(_Strict):
+class Rule(yamlfile.Strict):
     """Which instructions belong to a set: every condition given must hold."""
 
     mnemonics: list[str] | None = None
@@ -76,17 +72,17 @@ class Rule(_Strict):
     opcode: str | None = Field(None, pattern=r"^([0-9a-f]{2})+$", description="leading opcode bytes, hex")
 
 
-class InsnSet(_Strict):
+class InsnSet(yamlfile.Strict):
     title: str
     rules: list[Rule] = Field(min_length=1)
 
 
-class Baseline(_Strict):
+class Baseline(yamlfile.Strict):
     reject: list[str] = []
     warn: list[str] = []
 
 
-class BaselinesFile(_Strict):
+class BaselinesFile(yamlfile.Strict):
     """``cpu_baselines.yaml``: instruction sets, and which each CPU and OS refuses."""
 
     sets: dict[str, InsnSet]
@@ -97,7 +93,7 @@ class BaselinesFile(_Strict):
     os: dict[str, Baseline] = {}
 
 
-class OsEntry(_Strict):
+class OsEntry(yamlfile.Strict):
     title: str
     dlls: dict[str, list[str]] = Field(description="DLL -> export list files in this folder")
     extra: dict[str, list[str]] = {}
@@ -105,7 +101,7 @@ class OsEntry(_Strict):
     warn_list: bool = False
 
 
-class OsApisFile(_Strict):
+class OsApisFile(yamlfile.Strict):
     """``winapi/os_apis.yaml``: which export lists answer for each Windows."""
 
     earliest: list[str]

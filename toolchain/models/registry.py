@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from toolchain import paths
+from toolchain import paths, yamlfile
 from toolchain.errors import ConfigError, ModelError
 from toolchain.llama2.checkpoint import Config
 
@@ -24,10 +24,9 @@ REGISTRY_FILE = paths.DATA_DIR / "models.yaml"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class Shape(BaseModel):
-    """A checkpoint's header values, so a model can be planned before it is fetched."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Shape(yamlfile.Strict):
+    """A checkpoint's header values, so a model can be planned before it is
+    fetched; also the shape a bench case generates and a cost-model point has."""
 
     dim: int = Field(gt=0)
     hidden_dim: int = Field(gt=0)
@@ -43,10 +42,8 @@ class Shape(BaseModel):
         return Config(**self.model_dump())
 
 
-class Entry(BaseModel):
+class Entry(yamlfile.Strict):
     """One fetchable file: a checkpoint or a tokenizer."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="Registry key, what the user types")
     kind: Literal["checkpoint", "tokenizer"]
