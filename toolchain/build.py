@@ -92,6 +92,7 @@ def _runtime_facts(target: Target) -> dict[str, object]:
 
 def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, object]:
     """What README.TXT says about the model: size, memory and time for the file actually bundled."""
+    from toolchain.cycles import speed_for
     from toolchain.llama2.quant import read_any_config
     from toolchain.models.fit import estimate
 
@@ -104,8 +105,7 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
         raise ModelError("; ".join(est.problems))
     cfg = est.config
     model_bytes = pair.checkpoint.stat().st_size
-    from toolchain.cycles import speed_for
-
+    dos = family_of(target.platform.os) == "dos"
     tok_s, speed_cpu = speed_for(target.platform.cpu, cfg, est.quant, steps=used_steps,
                                  mmx=target.platform.simd == "mmx")
     return {
@@ -121,8 +121,8 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
         "ram_mb": max(1, round(est.needed_bytes / (1 << 20))),
         "steps": used_steps,
         "tok_s": f"{tok_s:.3g}",
-        "dos": family_of(target.platform.os) == "dos",
-        "dos_memory_lines": _dos_memory_lines(used_steps) if family_of(target.platform.os) == "dos" else [],
+        "dos": dos,
+        "dos_memory_lines": _dos_memory_lines(used_steps, _os_reserve_mb(target)[0]) if dos else [],
         "speed_cpu": speed_cpu,
         "story_time": _story_time(used_steps, tok_s),
         **_runtime_facts(target),
@@ -170,15 +170,13 @@ def _run_bat(target: Target, opts: BuildOptions, steps: int) -> str:
 DOS_RAM_SIZES_MB = (8, 16, 32)
 
 
-def _dos_memory_lines(steps: int) -> list[str]:
+def _dos_memory_lines(steps: int, reserve: int) -> list[str]:
     """README.TXT's table for a DOS PC: which of the registry's models fit
-    8 / 16 / 32 MB, in fp32 and int8, for the steps RUN.BAT asks for.  DOS
-    users pick a model by the RAM they have, and have no Task Manager to ask."""
-    from toolchain.audit.platforms import load_yaml
+    8 / 16 / 32 MB (``reserve`` MB of it kept by DOS), in fp32 and int8, for
+    the steps RUN.BAT asks for.  DOS users pick a model by the RAM they have,
+    and have no Task Manager to ask."""
     from toolchain.models import registry
     from toolchain.models.fit import estimate_config
-
-    reserve = int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"])
 
     def cell(nbytes: int) -> str:
         mb = max(1, round(nbytes / (1 << 20)))

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from toolchain import paths, yamlfile
+from toolchain import costdata, paths, yamlfile
 from toolchain.errors import BuildError, ConfigError
 
 MODEL_FILE = paths.DATA_DIR / "cpu_cycles.yaml"
@@ -660,7 +660,6 @@ class _Point:
 
 def _speed_points() -> tuple[dict[str, list[_Point]], int]:
     """The engine's compute cycles per token recorded from `invoke bench`, by quantization."""
-    from toolchain import costdata
     from toolchain.llama2.checkpoint import Config
 
     spec = costdata.load().engine_cycles
@@ -693,7 +692,11 @@ def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 2
     macs = macs_per_token(config, steps)
     if quant == "int8":
         q = points["int8"][0]
-        compute = q.compute[c.key] if mmx or not c.mmx else q.compute_no_mmx[c.key]
+        table = q.compute if mmx or not c.mmx else q.compute_no_mmx
+        if c.key not in table:
+            raise ConfigError(f"{costdata.COST_FILE}: engine_cycles.int8 has no "
+                              f"{'compute' if table is q.compute else 'compute_no_mmx'} figure for {c.key}")
+        compute = table[c.key]
         rate = (compute - fixed) / macs_per_token(q.config, q.steps)
     # the keys and values attention reads (fp32 in the engine), averaged over the run
     kv = 2 * config.n_layers * config.kv_dim * 4.0 * (min(steps, config.seq_len) + 1) / 2
