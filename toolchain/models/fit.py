@@ -24,10 +24,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from toolchain import costdata
 from toolchain.costdata import COST_FILE
-from toolchain.cycles import estimate_tok_s
+from toolchain.cycles import estimate_tok_s, macs_per_token
 from toolchain.errors import ConfigError, ModelError
 from toolchain.llama2.checkpoint import Config, describe, fp32_file_bytes
 from toolchain.llama2.tokenizer import Tokenizer
@@ -55,20 +54,6 @@ class CostModel:
     def tok_per_s(self, config: Config, steps: int) -> float:
         """Estimated tokens per second on the calibration machine."""
         return 1.0 / (self.overhead_s + macs_per_token(config, steps) / self.macs_per_s)
-
-
-def macs_per_token(config: Config, steps: int) -> int:
-    """Multiply-adds for one token, averaged over a run of ``steps`` tokens.
-
-    Per layer: q, k, v, o projections and the three FFN matrices; then the
-    classifier; attention reads ``pos + 1`` keys and values per head, which
-    averages to ``(steps + 1) / 2`` positions over a run.
-    """
-    c = config
-    q_dim = c.n_heads * c.head_size
-    per_layer = c.dim * q_dim + 2 * c.dim * c.kv_dim + q_dim * c.dim + 3 * c.dim * c.hidden_dim
-    attention = c.n_layers * q_dim * (min(steps, c.seq_len) + 1)  # 2 * L * q_dim * (steps+1)/2
-    return c.n_layers * per_layer + c.dim * c.vocab_size + attention
 
 
 @functools.cache
@@ -131,11 +116,16 @@ def _int8_weight_bytes(c: Config, group: int) -> int:
     return matrices + embedding + norms
 
 
+def _matrix_bytes(n: int, quant: str, group: int) -> int:
+    """``n`` weights as the file holds them: fp32, or int8 with one fp32 scale per ``group``."""
+    return FLOAT * n if quant == "fp32" else n + FLOAT * (n // group)
+
+
 def streamed_bytes_per_token(c: Config, quant: str, group: int, classifier_too: bool = True) -> int:
     """What RUN.EXE -b reads from disk per token when the weights do not fit (engine/run.c plan_stream):
     every layer's seven matrices, the classifier when it does not fit either, and one embedding row."""
     def size(n: int) -> int:
-        return FLOAT * n if quant == "fp32" else n + FLOAT * (n // group)
+        return _matrix_bytes(n, quant, group)
 
     q_dim = c.n_heads * c.head_size
     layers = c.n_layers * (2 * size(q_dim * c.dim) + 2 * size(c.kv_dim * c.dim) + 3 * size(c.dim * c.hidden_dim))
@@ -178,7 +168,7 @@ def plan_streamed(est: Estimate, ram_bytes: int, compute_tok_s: float | None = N
     c, group = est.config, est.group_size or cm.int8_group_size
 
     def size(n: int) -> int:
-        return FLOAT * n if est.quant == "fp32" else n + FLOAT * (n // group)
+        return _matrix_bytes(n, est.quant, group)
 
     layer_max = size(c.dim * max(c.dim, c.hidden_dim, c.n_heads * c.head_size))
     norms = FLOAT * (2 * c.n_layers + 1) * c.dim
