@@ -301,7 +301,8 @@ typedef struct {
     float *logits;        /* (vocab_size) */
     float *key_cache;     /* (n_layers, steps, kv_dim) */
     float *value_cache; /* (n_layers, kv_dim, steps): transposed, see forward */
-    float *rope; /* (steps, rope_pairs, 2): cos and sin of each rotation */
+    float *freq; /* (rope_pairs) the rotation frequencies, computed once */
+    float *rope; /* (rope_pairs, 2): cos and sin of this position's angles */
     float *xs;   /* int8 checkpoints: scales of the quantized activation */
     short *xq;            /* and its values (max(dim, hidden_dim)) */
     /* -k q8: the KV cache in int8, (n_layers, steps, kv_dim) values with
@@ -459,7 +460,7 @@ static void plan_state(Transformer *t)
     cache = 2.0 * c->n_layers * steps * t->kv_dim;
     t->state_bytes =
         4.0 * (dim * 4.0 + hidden * 3.0 + (double)c->n_heads * steps +
-               (double)c->vocab_size + steps * t->rope_pairs * 2.0);
+               (double)c->vocab_size + t->rope_pairs * 3.0);
     if (t->kv_q8) {
         /* int8 values, a float scale per head and position, k_new */
         t->state_bytes += cache + 4.0 * (2.0 * c->n_layers * steps *
@@ -474,23 +475,34 @@ static void plan_state(Transformer *t)
     }
 }
 
-/* The rotation angles of llama2.c's RoPE, computed once for every position
- * with the same float operations run.c performs per token. */
-static void fill_rope(Transformer *t)
+/* The frequencies of llama2.c's RoPE, computed once with the float
+ * operations run.c performs per token. */
+static void fill_freq(Transformer *t)
 {
-    int pos, p;
-    for (pos = 0; pos < t->steps; pos++) {
-        float *row = t->s.rope + (size_t)pos * t->rope_pairs * 2;
-        for (p = 0; p < t->rope_pairs; p++) {
-            int head_dim = (2 * p) % t->head_size;
-            float exponent = (float)head_dim / (float)t->head_size;
-            float power = (float)pow(10000.0, (double)exponent);
-            float freq = 1.0f / power;
-            float angle = (float)pos * freq;
-            row[2 * p] = (float)cos((double)angle);
-            row[2 * p + 1] = (float)sin((double)angle);
-        }
+    int p;
+    for (p = 0; p < t->rope_pairs; p++) {
+        int head_dim = (2 * p) % t->head_size;
+        float exponent = (float)head_dim / (float)t->head_size;
+        float power = (float)pow(10000.0, (double)exponent);
+        t->s.freq[p] = 1.0f / power;
     }
+}
+
+/* The cos and sin of position pos's angles, as run.c computes them for
+ * each token.  Computed per token rather than kept for every position:
+ * a table would cost steps * head_size * 4 bytes (64 KB for 42M at 256
+ * steps, 512 KB for a TinyLlama context), a token only rope_pairs cos/sin
+ * pairs, against millions of multiply-adds. */
+static const float *rope_row(Transformer *t, int pos)
+{
+    float *row = t->s.rope;
+    int p;
+    for (p = 0; p < t->rope_pairs; p++) {
+        float angle = (float)pos * t->s.freq[p];
+        row[2 * p] = (float)cos((double)angle);
+        row[2 * p + 1] = (float)sin((double)angle);
+    }
+    return row;
 }
 
 /* The size check for a streamed file, which may be beyond what ftell can
@@ -640,7 +652,8 @@ static void alloc_state(Transformer *t)
         s->key_cache = p;    p += (size_t)c->n_layers * t->steps * t->kv_dim;
         s->value_cache = p;  p += (size_t)c->n_layers * t->steps * t->kv_dim;
     }
-    s->rope = p;         p += (size_t)t->steps * t->rope_pairs * 2;
+    s->freq = p;         p += t->rope_pairs;
+    s->rope = p;         p += (size_t)t->rope_pairs * 2;
     if (t->kv_q8) {
         size_t scales = (size_t)c->n_layers * t->steps * c->n_kv_heads;
         s->kscale = p;   p += scales;
@@ -661,7 +674,7 @@ static void alloc_state(Transformer *t)
             s->vq = s->kq + values;
         }
     }
-    fill_rope(t);
+    fill_freq(t);
 }
 
 /* ------------------------------------------------------------------------
@@ -1587,12 +1600,13 @@ static float *forward(Transformer *t, int token, int pos)
 #else
 #define SCALE_SCORE(v) ((v) / scale)
 #endif
-    const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
+    const float *rope;
     int l, h, i;
 
     if (t->kv_q8) {
         return forward_q8kv(t, token, pos);
     }
+    rope = rope_row(t, pos);
     embed(t, token, x);
 
     for (l = 0; l < c->n_layers; l++) {
@@ -1765,7 +1779,7 @@ static float *forward_q8kv(Transformer *t, int token, int pos)
     RunState *s = &t->s;
     float *x = s->x;
     int dim = c->dim, hidden = c->hidden_dim;
-    const float *rope = s->rope + (size_t)pos * t->rope_pairs * 2;
+    const float *rope = rope_row(t, pos);
     int l, i;
 
     embed(t, token, x);
@@ -1849,9 +1863,13 @@ typedef struct {
 
 typedef struct {
     char **vocab;
-    float *scores;
     char *pool;              /* the token strings, NUL-terminated */
-    TokenIndex *sorted;      /* built on the first non-empty encode */
+    /* What only encoding reads, in one block (`encoding`) so that it can
+     * go back in one piece once a prompt is encoded: */
+    char *encoding;
+    TokenIndex *sorted;      /* sorted on the first non-empty encode */
+    float *scores;
+    int sorted_ready;
     int vocab_size;
     int max_token_length;
     unsigned char byte_pieces[512]; /* "\x00\0\x01\0..." for <0xHH> tokens */
@@ -1908,11 +1926,14 @@ static void build_tokenizer(Tokenizer *t, const char *path, int vocab_size)
     t->max_token_length = (int)max_len;
     t->vocab =
         (char **)xmalloc((double)vocab_size * sizeof(char *), "the vocabulary");
-    t->scores = (float *)xmalloc((double)vocab_size * sizeof(float),
-                                 "the token scores");
+    t->encoding = (char *)xmalloc(
+        (double)vocab_size * (sizeof(TokenIndex) + sizeof(float)),
+        "the token scores and the sorted vocabulary");
+    t->sorted = (TokenIndex *)t->encoding;
+    t->scores = (float *)(t->sorted + vocab_size);
+    t->sorted_ready = 0;
     t->pool = (char *)xmalloc((double)cap, "the token strings");
     t->merge_buffer = (char *)xmalloc(2.0 * max_len + 8.0, "the merge buffer");
-    t->sorted = NULL;
     off = 4;
     for (i = 0; i < vocab_size; i++) {
         long n_bytes;
@@ -2162,12 +2183,8 @@ static int encode(Tokenizer *t, const char *text, int bos, int eos, int *tokens)
         }
         return n;
     }
-    if (t->sorted == NULL) {
-        TokenIndex *scratch;
-        t->sorted =
-            (TokenIndex *)xmalloc((double)t->vocab_size * sizeof(TokenIndex),
-                                  "the sorted vocabulary");
-        scratch =
+    if (!t->sorted_ready) {
+        TokenIndex *scratch =
             (TokenIndex *)xmalloc((double)t->vocab_size * sizeof(TokenIndex),
                                   "sorting the vocabulary");
         for (i = 0; i < t->vocab_size; i++) {
@@ -2177,6 +2194,7 @@ static int encode(Tokenizer *t, const char *text, int bos, int eos, int *tokens)
         merge_sort(t->sorted, (size_t)t->vocab_size, sizeof(TokenIndex),
                    scratch, token_before);
         free(scratch);
+        t->sorted_ready = 1;
     }
 
     i = str_lookup(t, " ");
@@ -2449,6 +2467,12 @@ static int sample_topp(Sampler *s, const float *p, float coin)
     return pi[last].index;
 }
 
+/* Whether sample() sorts: top-p with a temperature, as llama2.c decides. */
+static int sampler_sorts(const Sampler *s)
+{
+    return s->temperature != 0.0f && s->topp > 0.0f && s->topp < 1.0f;
+}
+
 static int sample(Sampler *s, float *logits)
 {
     int q;
@@ -2548,11 +2572,13 @@ static void generate(const char *prompt, int steps)
     engine.tokens = (int *)xmalloc(((double)strlen(prompt) + 3.0) * sizeof(int),
                                    "the prompt tokens");
     n_prompt = encode(&engine.tokenizer, prompt, 1, 0, engine.tokens);
-    /* the sorted vocabulary only serves encoding, which generate does
-     * once: its memory (8 bytes a token, 250 KB for 32000) goes back
-     * before the KV cache fills */
-    free(engine.tokenizer.sorted);
+    /* the scores and the sorted vocabulary only serve encoding, which
+     * generate does once: their memory (12 bytes a token on Win32, 375 KB
+     * for 32000) goes back before the KV cache fills */
+    free(engine.tokenizer.encoding);
+    engine.tokenizer.encoding = NULL;
     engine.tokenizer.sorted = NULL;
+    engine.tokenizer.scores = NULL;
     if (n_prompt > t->config.seq_len) {
         fatal(EXIT_USAGE, "the prompt is %d tokens; the model's context is %d",
               n_prompt, t->config.seq_len);
@@ -2803,7 +2829,9 @@ static void print_sizes(const Transformer *t, const Tokenizer *tok)
             (double)tok->vocab_size *
                     (sizeof(char *) + sizeof(float) + sizeof(TokenIndex) + 8) +
                 2.0 * tok->max_token_length,
-            2.0 * c->vocab_size * sizeof(ProbIndex));
+            sampler_sorts(&engine.sampler)
+                ? 2.0 * c->vocab_size * sizeof(ProbIndex)
+                : 0.0);
 }
 
 int main(int argc, char *argv[])
@@ -2908,10 +2936,6 @@ int main(int argc, char *argv[])
     fill_exp_table();
     build_tokenizer(&engine.tokenizer, tokenizer_path,
                     engine.transformer.config.vocab_size);
-    if (verbose) {
-        print_sizes(&engine.transformer, &engine.tokenizer);
-    }
-
     s->vocab_size = engine.transformer.config.vocab_size;
     s->temperature = temperature;
     s->topp = topp;
@@ -2923,10 +2947,18 @@ int main(int argc, char *argv[])
         s->rng.lo = (unsigned long)time(NULL) & M32;
         s->rng.hi = 0UL;
     }
-    s->probindex = (ProbIndex *)xmalloc(
-        (double)s->vocab_size * sizeof(ProbIndex), "the sampler");
-    s->scratch = (ProbIndex *)xmalloc((double)s->vocab_size * sizeof(ProbIndex),
-                                      "the sampler");
+    /* top-p's sort buffers (8 bytes a token each: 500 KB for 32000) only
+     * when top-p runs; greedy and plain sampling never touch them, and on
+     * Windows 9x an allocation is committed memory touched or not */
+    if (sampler_sorts(s)) {
+        s->probindex = (ProbIndex *)xmalloc(
+            (double)s->vocab_size * sizeof(ProbIndex), "the sampler");
+        s->scratch = (ProbIndex *)xmalloc(
+            (double)s->vocab_size * sizeof(ProbIndex), "the sampler");
+    }
+    if (verbose) {
+        print_sizes(&engine.transformer, &engine.tokenizer);
+    }
 
     if (logits_path != NULL) {
         engine.logits_file = fopen(logits_path, "wb");
@@ -2952,10 +2984,9 @@ int main(int argc, char *argv[])
     free(engine.tokens);
     free(s->probindex);
     free(s->scratch);
-    free(engine.tokenizer.sorted);
+    free(engine.tokenizer.encoding);
     free(engine.tokenizer.merge_buffer);
     free(engine.tokenizer.pool);
-    free(engine.tokenizer.scores);
     free(engine.tokenizer.vocab);
     free(engine.transformer.s.memory);
     free(engine.transformer.w.memory);

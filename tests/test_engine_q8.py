@@ -15,6 +15,7 @@ RL_MMX (the MMX kernels), both run natively.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -144,6 +145,21 @@ def test_verbose_reports_int8_memory_and_kernel(q8_models: dict[str, Model], nat
         assert proc.returncode == 0, text
         assert f"int8: Q8_0 weights, group size 32, {kernel} kernel" in text
         assert f"memory: weights {payload} bytes" in text
+
+
+def test_sampler_buffers_only_for_top_p(q8_models: dict[str, Model], native_engine: Path) -> None:
+    """Greedy and plain sampling never sort: no 16 bytes a token of top-p buffers (500 KB for 32000),
+    which Windows 9x would commit untouched."""
+    ckpt, tok_path = q8_models["vocab32000"]
+    sizes = {}
+    for flags in (("-t", "0"), ("-t", "1", "-p", "1"), ("-t", "1", "-p", "0.9")):
+        proc = run(native_engine, ckpt, "-z", tok_path, *flags, "-n", "4", "-s", "7", "-v")
+        assert proc.returncode == 0, proc.stderr
+        found = re.search(rb"sampler (\d+) bytes", proc.stderr)
+        assert found is not None, proc.stderr
+        sizes[flags] = int(found.group(1))
+    assert sizes[("-t", "0")] == sizes[("-t", "1", "-p", "1")] == 0
+    assert sizes[("-t", "1", "-p", "0.9")] == 2 * 32000 * 8
 
 
 MAXRSS_C = paths.DATA_DIR / "maxrss.c"
