@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import bench, costdata, cycles, enginebuild, paths
+from toolchain import bench, costdata, cycles, dosbox, enginebuild, paths
 from toolchain.audit import imports as imp
 from toolchain.audit import platforms
 from toolchain.errors import ConfigError
@@ -24,6 +24,8 @@ CASES: list[tuple[str, str, str, Callable[[Path], object], str]] = [
     ("cpu_baselines.yaml", 'opcode: "0f"', 'opcode: "zz"', platforms.baselines, "sets.p6.rules.2.opcode"),
     ("winapi/os_apis.yaml", "warn_list: false", "warn_list: perhaps", platforms.os_apis, "os.nt4.warn_list"),
     ("engine_builds.yaml", "  cc: tcc", "  cc: [tcc]", enginebuild.load_profiles, "tcc.cc"),
+    ("dosbox.yaml", "memsize: 16", "memsize: 640", dosbox.settings, "memsize"),
+    ("cost_model.yaml", "dos_reserve_mb: 2", "dos_reserve_mb: two", costdata.load, "dos_reserve_mb"),
 ]
 
 
@@ -52,6 +54,7 @@ def test_the_real_files_load() -> None:
     platforms.baselines()
     platforms.os_apis()
     assert enginebuild.load_profiles()
+    assert dosbox.settings().cycles > 0
 
 
 def test_a_bad_export_list_entry_names_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

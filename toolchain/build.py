@@ -21,7 +21,7 @@ from typing import Iterator
 
 from rich.console import Console
 
-from toolchain import compilers, package, paths, render, settings, sources, targets
+from toolchain import compilers, costdata, package, render, settings, sources, targets
 from toolchain.dostext import check_dos_text, to_crlf
 from toolchain.errors import AuditError, BuildError, ConfigError, ModelError
 from toolchain.modelpick import DEMO_DIR, ModelPair, pick_model
@@ -193,14 +193,13 @@ def _dos_memory_lines(steps: int, reserve: int) -> list[str]:
     return lines
 
 
-def _os_reserve_mb(target: Target, windows_mb: int = 24) -> tuple[int, str]:
-    """RAM the OS keeps for itself besides the model, and what to call it.
-    DOS and its extender need far less than Windows (toolchain/data/dos.yaml)."""
+def _os_reserve_mb(target: Target) -> tuple[int, str]:
+    """RAM the OS keeps for itself besides the model, and what to call it
+    (toolchain/data/cost_model.yaml: DOS and its extender need far less than Windows)."""
+    data = costdata.load()
     if family_of(target.platform.os) == "dos":
-        from toolchain.audit.platforms import load_yaml
-
-        return int(load_yaml(paths.DATA_DIR / "dos.yaml")["os_reserve_mb"]), "DOS and CauseWay"
-    return windows_mb, "Windows"
+        return data.dos_reserve_mb, "DOS and CauseWay"
+    return data.os_reserve_mb, "Windows"
 
 
 def _copy_c_source(src: Path, dst: Path, *, strict: bool, notes: list[str]) -> None:
@@ -309,7 +308,7 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
     facts = _model_facts(target, pair, opts.steps)
     est = facts["estimate"]
     notes: list[str] = []
-    reserve_mb, os_word = _os_reserve_mb(target, est.os_reserve_bytes >> 20)  # type: ignore[attr-defined]
+    reserve_mb, os_word = _os_reserve_mb(target)
     if est.needed_bytes + (reserve_mb << 20) > target.platform.ram_mb << 20:  # type: ignore[attr-defined]
         notes.append(
             f"warning: the model needs about {facts['ram_mb']} MB plus about "

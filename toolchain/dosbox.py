@@ -17,16 +17,18 @@ happens on D:, a fresh temporary folder, so a bundle stays as it was built.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from toolchain import paths
-from toolchain.audit.platforms import load_yaml
+from pydantic import Field
+
+from toolchain import paths, yamlfile
 from toolchain.errors import BuildError
 
 SETTINGS = paths.DATA_DIR / "dosbox.yaml"
@@ -45,10 +47,22 @@ class DosRun:
     cycles: int = 0
 
 
-def settings() -> dict[str, Any]:
-    """The data file's values (cycles, core, CPU types, memory, time limit)."""
-    data: dict[str, Any] = load_yaml(SETTINGS)
-    return data
+class DosboxSettings(yamlfile.Strict):
+    """dosbox.yaml: how a DOS program is run (the file's comments say why each value)."""
+
+    cycles: int = Field(gt=0, description="emulated instructions per emulated millisecond")
+    core: Literal["normal", "simple", "dynamic", "auto"]
+    cputype: dict[str, str] = Field(description="target CPU baseline -> DOSBox cputype")
+    memsize: int = Field(ge=1, le=63, description="emulated RAM in MB when the caller names none")
+    timeout_s: float = Field(gt=0, description="real seconds before a run is abandoned as hung")
+    mmx_cpus: list[str] = Field(description="baselines whose MMX kernel DOSBox cannot run")
+
+
+@functools.cache
+def settings(path: Path = SETTINGS) -> DosboxSettings:
+    """The data file, validated (a bad value is one file:LINE:COL line)."""
+    result: DosboxSettings = yamlfile.load_model(path, DosboxSettings)
+    return result
 
 
 def available() -> bool:
@@ -58,7 +72,7 @@ def available() -> bool:
 
 def cputype_for(cpu: str) -> str:
     """The DOSBox CPU type that comes closest to a target's CPU baseline."""
-    table: dict[str, str] = settings()["cputype"]
+    table = settings().cputype
     if cpu not in table:
         raise BuildError(f"{SETTINGS}: no DOSBox cputype for CPU baseline {cpu!r}")
     return table[cpu]
@@ -87,7 +101,7 @@ def config_text(program_dir: Path, work_dir: Path, *, cpu: str, ram_mb: int, cyc
     lines = [
         "[sdl]", "fullscreen=false", "output=surface",
         "[dosbox]", f"memsize={ram_mb}",
-        "[cpu]", f"core={s['core']}", f"cputype={cputype_for(cpu)}", f"cycles=fixed {cycles}",
+        "[cpu]", f"core={s.core}", f"cputype={cputype_for(cpu)}", f"cycles=fixed {cycles}",
         "[mixer]", "nosound=true",
         "[speaker]", "pcspeaker=false", "tandy=off",
         "[sblaster]", "sbtype=none",
@@ -114,9 +128,9 @@ def run(program_dir: Path, command: str, *, cpu: str = "pentium", ram_mb: int | 
     if not available():
         raise BuildError("dosbox is not installed (Debian package dosbox; ./retro installs it)")
     s = settings()
-    ram_mb = int(s["memsize"]) if ram_mb is None else ram_mb
-    cycles = int(s["cycles"]) if cycles is None else cycles
-    timeout = float(s["timeout_s"]) if timeout is None else timeout
+    ram_mb = s.memsize if ram_mb is None else ram_mb
+    cycles = s.cycles if cycles is None else cycles
+    timeout = s.timeout_s if timeout is None else timeout
     if not 1 <= ram_mb <= 63:
         raise BuildError(f"DOSBox memory {ram_mb} MB: must be 1 to 63")
     with tempfile.TemporaryDirectory(prefix="rl-dosbox-") as tmp:

@@ -34,7 +34,7 @@ def smoke_test_dos(bundle: Path, exe_name: str, model: str, tokenizer: str, *, c
     machine = f"DOSBox ({dosbox.cputype_for(cpu)}, {ram} MB, cycles {run.cycles})"
     crash = run.files.get("CW.ERR")
     if crash is not None:
-        if _INVALID_OPCODE.search(crash) and cpu in dosbox.settings()["mmx_cpus"]:
+        if _INVALID_OPCODE.search(crash) and cpu in dosbox.settings().mmx_cpus:
             return (f"started in {machine}, which stops at MMX code (it emulates none): "
                     "not fully test-run")
         first = crash.decode("latin-1").strip().splitlines()

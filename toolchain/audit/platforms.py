@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
@@ -21,12 +20,6 @@ CPU_BASELINES: Path = paths.DATA_DIR / "cpu_baselines.yaml"
 # Non-Windows target OSes: their exes are checked by audit.mz, not as a PE
 # with imports, so they have no entry in os_apis.yaml.
 DOS_OSES: tuple[str, ...] = ("dos",)
-
-
-@functools.cache
-def load_yaml(path: Path) -> Any:
-    """Read a small data file with no schema of its own (cached: they never change in a run)."""
-    return yamlfile.load(path).data
 
 
 def os_names() -> tuple[str, ...]:
