@@ -251,10 +251,10 @@ def test_port_tree_lists_the_files_with_main_and_report_ends_with_a_summary(tmp_
 
 
 def test_a_missing_compiler_is_not_checked_not_passed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from toolchain.porting.validate import COMPILERS, check_program
+    from toolchain.porting.validate import check_program, oracles
 
     monkeypatch.delenv("WATCOM", raising=False)
-    watcom = next(c for c in COMPILERS if c.name == "watcom")
+    watcom = next(c for c in oracles() if c.name == "watcom")
     outcomes = check_program("x", FIXTURES / "stdbool" / "before.c", tmp_path, [], (watcom,))
     assert [(o.ok, o.checked) for o in outcomes] == [(False, False)]
     assert str(outcomes[0]).startswith("not checked x: watcom: $WATCOM is not set")

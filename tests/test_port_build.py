@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.porting.validate import (COMPILERS, FIXTURES, RUNNER, Outcome, check_program,
+from toolchain.porting.validate import (FIXTURES, RUNNER, Outcome, check_program, oracles,
                                         golden_fixtures, runner_args)
 
-NATIVE = tuple(c for c in COMPILERS if not c.wine)
-WINE = tuple(c for c in COMPILERS if c.wine)
+NATIVE = tuple(c for c in oracles() if not c.wine)
+WINE = tuple(c for c in oracles() if c.wine)
 
 
 def _require(compilers) -> None:  # type: ignore[no-untyped-def]

@@ -15,10 +15,10 @@ import pytest
 from invoke import Context, Exit
 
 from toolchain.porting import port_source
-from toolchain.porting.validate import COMPILERS, FIXTURES, check_program, corpus_programs
+from toolchain.porting.validate import FIXTURES, check_program, corpus_programs, oracles
 
 # The three compiler families the corpus is promised for.
-CORPUS_COMPILERS = tuple(c for c in COMPILERS if c.name in ("gcc", "mingw", "watcom"))
+CORPUS_COMPILERS = tuple(c for c in oracles() if c.name in ("gcc", "mingw", "watcom"))
 REFUSED = sorted((FIXTURES / "refused").glob("*.c"))
 # What the corpus must exercise, as the patch that rewrites each construct.
 CONSTRUCTS = {

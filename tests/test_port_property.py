@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toolchain.porting import port_tree
-from toolchain.porting.validate import STRICT
+from toolchain.porting.validate import strict_flags
 
 HEADER = """#include <stdio.h>
 #include <math.h>
@@ -147,5 +147,5 @@ def test_random_nestings_port_compile_strictly_and_compute_the_same(source: str,
     expected = _build_and_run(["gcc", "-std=gnu99", "-O1", "-w", str(original), "-lm"], case / "c99")
     port_tree(case / "src", case / "out", compiler="gcc")
     ported = case / "out" / "prog.c"
-    got = _build_and_run(["gcc", *STRICT, str(ported), "-lm"], case / "c89")
+    got = _build_and_run(["gcc", *strict_flags(), str(ported), "-lm"], case / "c89")
     assert _same(expected, got), f"{source}\n--- ported ---\n{ported.read_text()}\n{expected}\n!=\n{got}"

@@ -17,6 +17,7 @@ installed is reported "not checked", never counted as a pass.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -24,7 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from toolchain import paths
+from pydantic import Field, field_validator
+
+from toolchain import paths, yamlfile
+from toolchain.porting.compat import FAMILIES
 from toolchain.porting.engine import port_source
 from toolchain.porting.series import load_series
 from toolchain.porting.tree import port_tree
@@ -33,6 +37,7 @@ from toolchain.smoke import wine_env
 FIXTURES = paths.REPO_ROOT / "tests" / "fixtures" / "port"
 RUNNER = FIXTURES / "runner"
 PROGRAMS = FIXTURES / "programs"
+ORACLES_FILE = paths.DATA_DIR / "port_oracles.yaml"
 TIMEOUT = 120
 Progress = Callable[[str], None]
 
@@ -74,19 +79,58 @@ def _with_headers(sources: list[Path]) -> list[Path]:
     return [*sources, *(h for f in sorted(folders) for h in sorted(f.glob("*.h")))]
 
 
-STRICT = ("-std=c89", "-pedantic-errors", "-Werror", "-Wall", "-Wno-unused-function", "-Wformat", "-O1")
-COMPILERS = (
-    Compiler("gcc", "gcc", ("gcc", *STRICT), ("-lm",)),
-    Compiler("clang", "gcc", ("clang", *STRICT), ("-lm",)),
-    Compiler("tcc", "gcc", ("tcc",), ("-lm",)),
-    Compiler("mingw", "mingw", ("i686-w64-mingw32-gcc", *STRICT), (), wine=True),
-    # Open Watcom for Win32: -za (ANSI C) except where rcompat.h needs windows.h;
-    # -wcd=202 is gcc's -Wno-unused-function: one rcompat.h serves every .c
-    # file of a folder, so a file need not call every helper it carries.
-    Compiler("watcom", "watcom", ("wcl386", "-q", "-bt=nt", "-l=nt", "-wx", "-we", "-wcd=202"), (), wine=True,
-             output="-fe={exe}", ansi=("-za",), needs_env="WATCOM"),
-)
-ORIGINAL = ("gcc", "-std=gnu99", "-O1", "-w")
+class OracleEntry(yamlfile.Strict):
+    """One compiler as written in port_oracles.yaml."""
+
+    family: str = Field(description="the porter's compiler family (porting.compat.FAMILIES)")
+    command: list[str] = Field(min_length=1, description="program, then flags")
+    strict: bool = Field(False, description="append the file's strict_flags to the command")
+    link: list[str] = Field(default_factory=list)
+    wine: bool = False
+    output: str = Field("-o {exe}", pattern=r"\{exe\}")
+    ansi: list[str] = Field(default_factory=list)
+    needs_env: str = ""
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        if value not in FAMILIES:
+            raise ValueError(f"unknown family {value!r}; expected one of {', '.join(FAMILIES)}")
+        return value
+
+
+class OracleFile(yamlfile.Strict):
+    """port_oracles.yaml."""
+
+    strict_flags: list[str] = Field(min_length=1)
+    original: list[str] = Field(min_length=1, description="how the C99 original is built")
+    compilers: dict[str, OracleEntry] = Field(min_length=1)
+
+
+@functools.cache
+def _oracle_file(path: Path = ORACLES_FILE) -> OracleFile:
+    result: OracleFile = yamlfile.load_model(path, OracleFile)
+    return result
+
+
+def strict_flags() -> tuple[str, ...]:
+    """The strict C89 flags the gcc-like oracles compile with."""
+    return tuple(_oracle_file().strict_flags)
+
+
+def original_command() -> tuple[str, ...]:
+    """How the C99 original is built for the expected output."""
+    return tuple(_oracle_file().original)
+
+
+def oracles(path: Path = ORACLES_FILE) -> tuple[Compiler, ...]:
+    """The strict C89 compilers of port_oracles.yaml, in its order (a bad value is one file:LINE:COL line)."""
+    doc = _oracle_file(path)
+    return tuple(
+        Compiler(name, e.family, (*e.command, *(doc.strict_flags if e.strict else ())), tuple(e.link), e.wine,
+                 e.output, tuple(e.ansi), e.needs_env)
+        for name, e in doc.compilers.items()
+    )
 
 
 @dataclass
@@ -152,7 +196,7 @@ def check_golden(folder: Path) -> list[Outcome]:
 
 
 def check_program(name: str, src: Path, work: Path, args: list[str],
-                  compilers: tuple[Compiler, ...] = COMPILERS,
+                  compilers: tuple[Compiler, ...] | None = None,
                   expected: str | None = None) -> list[Outcome]:
     """Port ``src`` (a file or tree) for each family, build with each compiler,
     and compare the output with the original C99 build's (or ``expected``)."""
@@ -160,13 +204,13 @@ def check_program(name: str, src: Path, work: Path, args: list[str],
     work.mkdir(parents=True, exist_ok=True)
     sources = [src] if src.is_file() else sorted(src.glob("*.c"))
     if expected is None:
-        ok, msg = build(ORIGINAL, [p.resolve() for p in sources], (work / "original").resolve())
+        ok, msg = build(original_command(), [p.resolve() for p in sources], (work / "original").resolve())
         if not ok:
             return [Outcome(name, "original C99 build", False, msg.splitlines()[0] if msg else "")]
         status, expected = run((work / "original").resolve(), args, work)
         if status != 0:
             return [Outcome(name, "original C99 run", False, f"exit status {status}")]
-    for compiler in compilers:
+    for compiler in oracles() if compilers is None else compilers:
         if not compiler.available():
             out.append(Outcome(name, f"{compiler.name}: {compiler.missing()}", False, checked=False))
             continue
@@ -196,7 +240,7 @@ def corpus_programs() -> list[Path]:
     return sorted(PROGRAMS.glob("*.c"))
 
 
-def validate_all(work: Path, compilers: tuple[Compiler, ...] = COMPILERS,
+def validate_all(work: Path, compilers: tuple[Compiler, ...] | None = None,
                  progress: Progress | None = None) -> list[Outcome]:
     """Everything ``invoke validate-patches`` checks; ``progress`` is told the
     name of each step as it starts (see :func:`step_count`)."""
