@@ -13,6 +13,7 @@ from toolchain import bench, costdata, cycles, dosbox, enginebuild, paths
 from toolchain.audit import imports as imp
 from toolchain.audit import platforms
 from toolchain.errors import ConfigError
+from toolchain.porting import validate
 
 DATA = paths.DATA_DIR
 
@@ -26,6 +27,7 @@ CASES: list[tuple[str, str, str, Callable[[Path], object], str]] = [
     ("engine_builds.yaml", "  cc: tcc", "  cc: [tcc]", enginebuild.load_profiles, "tcc.cc"),
     ("dosbox.yaml", "memsize: 16", "memsize: 640", dosbox.settings, "memsize"),
     ("cost_model.yaml", "dos_reserve_mb: 2", "dos_reserve_mb: two", costdata.load, "dos_reserve_mb"),
+    ("port_oracles.yaml", "family: mingw", "family: msvc", validate.oracles, "compilers.mingw.family"),
 ]
 
 
@@ -55,6 +57,7 @@ def test_the_real_files_load() -> None:
     platforms.os_apis()
     assert enginebuild.load_profiles()
     assert dosbox.settings().cycles > 0
+    assert [c.name for c in validate.oracles()] == ["gcc", "clang", "tcc", "mingw", "watcom"]
 
 
 def test_a_bad_export_list_entry_names_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from toolchain import cycles
 from toolchain.errors import ConfigError, ModelError
+from toolchain.llama2 import quant
 from toolchain.llama2.checkpoint import Config, fp32_file_bytes
 from toolchain.models import fit, registry
 
@@ -55,13 +56,26 @@ def test_ram_is_counted_as_the_engine_allocates(stories260k: tuple[Path, Path]) 
     assert est.ram_bytes == weights + kv + vectors + sampler + tokenizer
     assert est.params == 260_032 and est.file_bytes == 1_056_540 and est.steps == 100
     assert est.tokenizer_vocab == 512 and est.problems == []
-    assert est.ram_bytes_int8 < est.ram_bytes / 2
+    # int8 as `invoke quantize` writes it: 172 = 4 x 43, so a float scale per 4 weights, not per 64
+    assert est.group_size == 4
+    int8_weights = quant.int8_file_bytes(est.config, 4) - quant.HEADER_BYTES
+    assert est.ram_bytes_int8 - int8_weights == est.ram_bytes - weights
 
 
 def test_steps_are_capped_at_the_context_length(stories260k: tuple[Path, Path]) -> None:
     long = fit.estimate(stories260k[0], steps=100_000)
     full = fit.estimate(stories260k[0], steps=512)
     assert long.steps == 512 and long.ram_bytes == full.ram_bytes
+
+
+def test_a_shape_is_planned_with_the_group_size_quantize_picks() -> None:
+    """42M: 1376 = 32 x 43, so scales per 32 weights (5.2 MB of them), not the 2.6 MB per 64 would give."""
+    c42 = _shape("stories42M")
+    est = fit.estimate_config(c42, quant="int8")
+    assert est.group_size == quant.default_group_size(c42) == 32
+    assert est.ram_bytes_int8 - est.ram_bytes == (quant.int8_file_bytes(c42, 32) - quant.HEADER_BYTES
+                                                   - (fp32_file_bytes(c42) - 28))
+    assert fit.estimate_config(_shape("stories110M")).group_size == 64
 
 
 def test_fit_accounts_for_windows_share() -> None:

@@ -57,7 +57,6 @@ class CostFile(yamlfile.Strict):
     calibration: Calibration
     os_reserve_mb: int = Field(gt=0, description="RAM Windows keeps for itself")
     dos_reserve_mb: int = Field(gt=0, description="RAM DOS and its extender keep for themselves")
-    int8_group_size: int = Field(gt=0)
     file_limits: dict[str, int] = Field(description="file system -> its largest file in bytes")
     address_space_bytes: int = Field(gt=0)
     disk_mb_per_s: DiskSpeed

@@ -17,7 +17,6 @@ CPU; it ignores swapping, so a model that does not fit RAM runs far slower.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import re
@@ -46,7 +45,6 @@ class CostModel:
     calibration_steps: int
     machine: str
     os_reserve_bytes: int
-    int8_group_size: int
     file_limits: dict[str, int]
     address_space_bytes: int
     disk_mb_per_s: tuple[float, float] = (5.0, 15.0)
@@ -81,11 +79,18 @@ def cost_model(path: Path = COST_FILE) -> CostModel:
         calibration_steps=cal.steps,
         machine=cal.machine,
         os_reserve_bytes=data.os_reserve_mb * MB,
-        int8_group_size=data.int8_group_size,
         file_limits=dict(data.file_limits),
         address_space_bytes=data.address_space_bytes,
         disk_mb_per_s=(data.disk_mb_per_s.low, data.disk_mb_per_s.high),
     )
+
+
+def _group_size(c: Config) -> int:
+    """The int8 group size `invoke quantize` picks for a shape (the largest power of two up to 64
+    dividing dim and hidden_dim: 32 for stories15M/42M, 64 for 110M)."""
+    from toolchain.llama2 import quant as q8
+
+    return q8.default_group_size(c)
 
 
 def _state_bytes(c: Config, steps: int) -> int:
@@ -165,7 +170,7 @@ def plan_streamed(est: Estimate, ram_bytes: int, compute_tok_s: float | None = N
     if est.fits(ram_bytes):
         return None
     cm = cost_model()
-    c, group = est.config, est.group_size or cm.int8_group_size
+    c, group = est.config, est.group_size or _group_size(est.config)
 
     def size(n: int) -> int:
         return _matrix_bytes(n, est.quant, group)
@@ -203,7 +208,7 @@ class Estimate:
     tokenizer_vocab: int | None = None
     problems: list[str] = field(default_factory=list)
     os_reserve_bytes: int = 24 * MB
-    group_size: int | None = None  # an int8 file's own; None: cost_model.yaml's int8_group_size
+    group_size: int | None = None  # of the int8 weights: the file's own, or what `invoke quantize` picks
 
     @property
     def needed_bytes(self) -> int:
@@ -244,11 +249,10 @@ def estimate(
         quant = "int8"
     have = checkpoint.stat().st_size
     est = estimate_config(
-        config, file_bytes=have, steps=steps, tokenizer=tokenizer, quant=quant, max_file_bytes=max_file_bytes
+        config, file_bytes=have, steps=steps, tokenizer=tokenizer, quant=quant, max_file_bytes=max_file_bytes,
+        group_size=group_size,
     )
     want = fp32_file_bytes(config) if group_size is None else q8.int8_file_bytes(config, group_size)
-    if group_size is not None:
-        est = dataclasses.replace(est, group_size=group_size)
     if have != want:
         est.problems.insert(
             0, f"{checkpoint} is {have} bytes but its header ({describe(config)}) needs {want}: "
@@ -265,8 +269,10 @@ def estimate_config(
     tokenizer: Path | None = None,
     quant: str = "fp32",
     max_file_bytes: int | None = None,
+    group_size: int | None = None,
 ) -> Estimate:
-    """Estimate for a shape alone (a registry entry not yet downloaded)."""
+    """Estimate for a shape alone (a registry entry not yet downloaded); int8 weights with ``group_size``
+    (an int8 file's), by default the one `invoke quantize` picks for the shape."""
     if quant not in QUANTS:
         raise ConfigError(f"quant {quant!r}: must be one of {', '.join(QUANTS)}")
     if steps <= 0:
@@ -297,7 +303,8 @@ def estimate_config(
     fp32_weights = fp32_file_bytes(c) - 28
     common = _state_bytes(c, run) + tok_bytes
     ram = fp32_weights + common
-    ram_int8 = _int8_weight_bytes(c, cm.int8_group_size) + common
+    group = group_size or _group_size(c)
+    ram_int8 = _int8_weight_bytes(c, group) + common
 
     limits = cm.file_limits
     if max_file_bytes is not None:
@@ -326,6 +333,7 @@ def estimate_config(
         tokenizer_vocab=vocab,
         problems=problems,
         os_reserve_bytes=cm.os_reserve_bytes,
+        group_size=group,
     )
 
 
