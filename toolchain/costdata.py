@@ -31,7 +31,6 @@ class CyclePoint(yamlfile.Strict):
 
 class EngineCycles(yamlfile.Strict):
     source: str = Field(description="Which bench run the figures come from")
-    int8_group_size: int = Field(gt=0)
     fp32: list[CyclePoint] = Field(min_length=2)
     int8: list[CyclePoint] = Field(min_length=1)
 

@@ -605,7 +605,7 @@ def cpu_for(name: str, model: Model | None = None) -> Cpu:
 
 
 def speed_for(baseline: str, config: Any, quant: str = "fp32", *, steps: int = 256,
-              mmx: bool = True) -> tuple[float, str]:
+              mmx: bool = True, group_size: int | None = None) -> tuple[float, str]:
     """A target's estimated tok/s and the words for the machine it is for,
     e.g. (11.2, "a Pentium II 350").  A baseline the model has no CPU for
     (the 386) is given its stand-in's figure, said to be an upper bound,
@@ -615,7 +615,7 @@ def speed_for(baseline: str, config: Any, quant: str = "fp32", *, steps: int = 2
     where = f"a {cpu.name}"
     if baseline in model.stand_ins:
         where += f" ({model.stand_ins[baseline][1]})"
-    return estimate_tok_s(baseline, config, quant, steps=steps, mmx=mmx), where
+    return estimate_tok_s(baseline, config, quant, steps=steps, mmx=mmx, group_size=group_size), where
 
 
 def macs_per_token(config: Any, steps: int) -> float:
@@ -658,23 +658,20 @@ class _Point:
     compute_no_mmx: dict[str, float]  # the portable int8 kernel on CPUs that have MMX
 
 
-def _speed_points() -> tuple[dict[str, list[_Point]], int]:
+def _speed_points() -> dict[str, list[_Point]]:
     """The engine's compute cycles per token recorded from `invoke bench`, by quantization."""
-    from toolchain.llama2.checkpoint import Config
-
     spec = costdata.load().engine_cycles
-    points = {quant: [_Point(Config(**p.config.model_dump()), p.steps, dict(p.compute), dict(p.compute_no_mmx))
-                      for p in group]
-              for quant, group in (("fp32", spec.fp32), ("int8", spec.int8))}
-    return points, spec.int8_group_size
+    return {quant: [_Point(p.config.to_config(), p.steps, dict(p.compute), dict(p.compute_no_mmx)) for p in group]
+            for quant, group in (("fp32", spec.fp32), ("int8", spec.int8))}
 
 
 def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 256,
-                   clock_mhz: float | None = None, mmx: bool = True) -> float:
+                   clock_mhz: float | None = None, mmx: bool = True, group_size: int | None = None) -> float:
     """Estimated tokens per second of RUN.EXE for a model shape on a CPU
     (key or baseline name) at its model clock or ``clock_mhz``.  ``mmx=False``:
     an exe built without the MMX int8 kernel (a Pentium Pro target) on a CPU
-    that has MMX.
+    that has MMX.  int8 weights have ``group_size`` (an int8 file's), by
+    default the one `invoke quantize` picks for the shape.
 
     Compute cycles grow with the multiply-adds: a line through the engine's
     two recorded fp32 points (stories260K and the 15M shape), and for int8
@@ -683,7 +680,7 @@ def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 2
     CPU's caches once per token."""
     model = load_model()
     c = cpu_for(cpu, model)
-    points, group = _speed_points()
+    points = _speed_points()
     fp32 = sorted(points["fp32"], key=lambda p: macs_per_token(p.config, p.steps))
     small, big = fp32[0], fp32[-1]
     m1, m2 = macs_per_token(small.config, small.steps), macs_per_token(big.config, big.steps)
@@ -700,5 +697,10 @@ def estimate_tok_s(cpu: str, config: Any, quant: str = "fp32", *, steps: int = 2
         rate = (compute - fixed) / macs_per_token(q.config, q.steps)
     # the keys and values attention reads (fp32 in the engine), averaged over the run
     kv = 2 * config.n_layers * config.kv_dim * 4.0 * (min(steps, config.seq_len) + 1) / 2
+    if group_size is None and quant == "int8":
+        from toolchain.llama2.quant import default_group_size
+
+        group_size = default_group_size(config)
+    group = group_size or 1  # fp32 weights have no scales
     cycles_ = fixed + rate * macs + memory_cycles(c, weight_bytes_per_token(config, quant, group) + kv)
     return (clock_mhz or c.clock_mhz) * 1e6 / cycles_
