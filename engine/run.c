@@ -2485,7 +2485,7 @@ static int sample(Sampler *s, float *logits)
     }
     softmax(logits, s->vocab_size);
     coin = random_f32(&s->rng);
-    if (s->topp <= 0.0f || s->topp >= 1.0f) {
+    if (!sampler_sorts(s)) {
         return sample_mult(logits, s->vocab_size, coin);
     }
     return sample_topp(s, logits, coin);

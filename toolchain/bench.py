@@ -479,7 +479,6 @@ class MemoryResult:
     streamed_bytes_per_token: int | None = None  # weights read from disk per token (-b), as the engine counted
     streamed_tok_s: tuple[float, float] | None = None  # estimated on a Pentium II 350 at the assumed disk speeds
 
-
     @property
     def own_bytes(self) -> int:
         """What the cap is on: the program's private memory and its own image, not shared libraries."""

@@ -106,8 +106,9 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
     cfg = est.config
     model_bytes = pair.checkpoint.stat().st_size
     dos = family_of(target.platform.os) == "dos"
+    reserve_mb = _os_reserve_mb(target)[0]
     tok_s, speed_cpu = speed_for(target.platform.cpu, cfg, est.quant, steps=used_steps,
-                                 mmx=target.platform.simd == "mmx")
+                                 mmx=target.platform.simd == "mmx", group_size=est.group_size)
     return {
         "model_name": pair.checkpoint.name,
         "model_path": str(pair.checkpoint),
@@ -122,7 +123,8 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
         "steps": used_steps,
         "tok_s": f"{tok_s:.3g}",
         "dos": dos,
-        "dos_memory_lines": _dos_memory_lines(used_steps, _os_reserve_mb(target)[0]) if dos else [],
+        "os_reserve_mb": reserve_mb,
+        "dos_memory_lines": _dos_memory_lines(used_steps, reserve_mb) if dos else [],
         "speed_cpu": speed_cpu,
         "story_time": _story_time(used_steps, tok_s),
         **_runtime_facts(target),
@@ -133,9 +135,10 @@ def _model_facts(target: Target, pair: ModelPair, steps: int) -> dict[str, objec
     }
 
 
-def _int8_advice(target: Target, facts: dict[str, object], reserve_mb: int = 24, os_word: str = "Windows") -> str | None:
-    """When an fp32 model is too big for the target's typical PC (with ``reserve_mb`` for the OS)
+def _int8_advice(target: Target, facts: dict[str, object]) -> str | None:
+    """When an fp32 model is too big for the target's typical PC (with the OS's reserve)
     or for a few floppies, say what ``invoke quantize`` would give, in figures."""
+    reserve_mb, os_word = _os_reserve_mb(target)
     est = facts["estimate"]
     if facts["quant"] != "fp32":
         return None
@@ -315,7 +318,7 @@ def build(opts: BuildOptions, console: Console) -> BuildResult:
             f"{reserve_mb} MB for {os_word}; a typical PC for {target.name} "
             f"has {target.platform.ram_mb} MB"
         )
-    advice = _int8_advice(target, facts, reserve_mb, os_word)
+    advice = _int8_advice(target, facts)
     if advice:
         notes.append(advice)
     with _build_lock(opts.work, target.name):

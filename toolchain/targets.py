@@ -365,8 +365,8 @@ def resolve(name: str) -> tuple[Target, compilers.Discovery, str]:
         target = load_target(name)
         return target, compilers.discover(target), f"{name}"
     skipped: list[str] = []
-    candidates = [load_target(n) for n in table[name]]
-    for target in candidates:
+    tried = []
+    for target in (load_target(n) for n in table[name]):
         found = compilers.discover(target)
         if found.found:
             why = f"{name} -> {target.name}: {target.compiler.name} found at {found.path}"
@@ -374,5 +374,6 @@ def resolve(name: str) -> tuple[Target, compilers.Discovery, str]:
                 why += " (" + "; ".join(skipped) + ")"
             return target, found, why
         skipped.append(f"{target.compiler.name}: {found.problem}")
-    first = candidates[0]
-    return first, compilers.discover(first), f"{name} -> {first.name}: no compiler found (" + "; ".join(skipped) + ")"
+        tried.append((target, found))
+    first, found = tried[0]
+    return first, found, f"{name} -> {first.name}: no compiler found (" + "; ".join(skipped) + ")"

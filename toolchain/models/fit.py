@@ -18,7 +18,6 @@ CPU; it ignores swapping, so a model that does not fit RAM runs far slower.
 from __future__ import annotations
 
 import functools
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,16 +108,10 @@ def _tokenizer_bytes(file_bytes: int, vocab: int) -> int:
 
 
 def _int8_weight_bytes(c: Config, group: int) -> int:
-    """Weights as int8 with one fp32 scale per ``group``; norms stay fp32."""
-    def q(n: int) -> int:
-        return n + FLOAT * math.ceil(n / group)
+    """Weights as int8 with one fp32 scale per ``group``, norms fp32: the int8 file less its header."""
+    from toolchain.llama2 import quant as q8
 
-    q_dim = c.n_heads * c.head_size
-    L, d = c.n_layers, c.dim
-    matrices = L * (q(q_dim * d) + 2 * q(c.kv_dim * d) + q(d * q_dim) + 3 * q(d * c.hidden_dim))
-    embedding = q(c.vocab_size * d) * (1 if c.shared_classifier else 2)
-    norms = FLOAT * (2 * L * d + d)
-    return matrices + embedding + norms
+    return q8.int8_file_bytes(c, group) - q8.HEADER_BYTES
 
 
 def _matrix_bytes(n: int, quant: str, group: int) -> int:
@@ -328,7 +321,7 @@ def estimate_config(
         file_bytes=file_bytes,
         ram_bytes=ram,
         ram_bytes_int8=ram_int8,
-        tok_per_s_p2_350=estimate_tok_s("pentium2", c, quant, steps=run),
+        tok_per_s_p2_350=estimate_tok_s("pentium2", c, quant, steps=run, group_size=group),
         quant=quant,
         tokenizer_vocab=vocab,
         problems=problems,

@@ -8,6 +8,7 @@ functions return.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def catalogue(steps: int, machine: PC) -> list[Row]:
             est = fit.estimate_config(config, file_bytes=entry.size, steps=steps,
                                       max_file_bytes=machine.max_file_bytes)
             if machine.ram_bytes:
-                int8 = fit.estimate_config(config, steps=steps, quant="int8")
+                int8 = dataclasses.replace(est, quant="int8")  # the same estimate, judged for int8 weights
                 fits = ("fp32" if est.fits(machine.ram_bytes)
                         else "int8 only" if int8.fits(machine.ram_bytes) else "no")
         rows.append(Row(entry, est, fits, registry.cache_state(entry)))
